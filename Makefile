@@ -1,0 +1,98 @@
+# microvm: one entry point. make | make run | make test | make check | make bench | make fuzz
+.DEFAULT_GOAL := all
+.SUFFIXES:
+SHELL := /bin/bash
+
+B       := build
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+DEPS    := deps
+CC      := musl-gcc
+HOSTCC  ?= gcc
+CLANG   ?= clang
+KHDR    := -idirafter /usr/include -idirafter /usr/include/x86_64-linux-gnu
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+CFLAGS  := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -fno-strict-aliasing -MMD -MP \
+           -I$(DEPS)/include $(KHDR) -DMICROVM_VERSION='"$(VERSION)"'
+LDFLAGS := -static -Wl,--gc-sections -Wl,-z,noexecstack
+
+SRCS    := $(wildcard vmm/*.c devices/*.c seccomp/*.c)
+OBJS    := $(SRCS:%.c=$(B)/obj/%.o) $(B)/obj/builtin_images.o
+FW_PROGS := hello selftest
+FW_IMGS := $(FW_PROGS:%=$(B)/firmware/%.elf)
+
+.PHONY: all deps run test unit bats check bench fuzz clean firmware
+all: $(B)/microvm
+
+deps:
+	@bash ci/deps.sh
+
+$(DEPS)/lib/libseccomp.a:
+	@bash ci/deps.sh
+
+$(B)/obj/%.o: %.c | $(DEPS)/lib/libseccomp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# The firmware images are embedded in the launcher (the built-in guests).
+$(B)/obj/builtin_images.o: vmm/builtin_images.S $(FW_IMGS)
+	@mkdir -p $(dir $@)
+	$(CC) -c -DFW_DIR='"$(B)/firmware"' $< -o $@
+
+$(B)/microvm: $(OBJS) $(DEPS)/lib/libseccomp.a
+	$(CC) $(LDFLAGS) $(OBJS) $(DEPS)/lib/libseccomp.a -o $@
+
+include firmware/firmware.mk
+
+run: deps all
+	$(B)/microvm examples/hello.json
+
+# Host-side unit tests: each tests/unit/test_*.c names the sources it needs in a
+# "// SOURCES: a.c b.c" line; built with the host gcc under ASan and UBSan.
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+UCFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -Wno-missing-prototypes $(SAN) -I. \
+           -I$(DEPS)/include -DMICROVM_VERSION='"test"' -DUNIT_TEST
+sources_of = $(shell sed -n 's@^// SOURCES:@@p' $(1))
+.SECONDEXPANSION:
+$(B)/unit/%: tests/unit/%.c $$(call sources_of,tests/unit/%.c) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(UCFLAGS) $< $(call sources_of,$<) -o $@ -lpthread
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
+
+bats: all
+	bats --print-output-on-failure tests/
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory bats
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_SECONDS ?= 20
+$(B)/fuzz/%: tests/fuzz/%.c $$(call sources_of,tests/fuzz/%.c)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -I. \
+	  -DUNIT_TEST -DMICROVM_VERSION='"fuzz"' $< $(call sources_of,$<) -o $@
+
+fuzz: deps $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do echo "fuzz: $$f for $(FUZZ_SECONDS)s"; mkdir -p $(B)/corpus/$$(basename $$f) tests/fixtures/corpus/$$(basename $$f); \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(B)/corpus/$$(basename $$f) \
+	    tests/fixtures/corpus/$$(basename $$f) 2>&1 | tail -2 || exit 1; done
+
+FMT_FILES := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+check:
+	clang-format --dry-run --Werror $(FMT_FILES)
+	cppcheck -q --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	  --suppress=missingIncludeSystem -I vmm -I devices $(filter-out firmware/%,$(filter %.c,$(FMT_FILES)))
+
+bench: deps all
+	bash tests/bench/bench.sh
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

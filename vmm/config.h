@@ -1,0 +1,65 @@
+/* The VM's configuration: parsed and validated from one JSON file, immutable afterwards. */
+#ifndef MICROVM_CONFIG_H
+#define MICROVM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+#define CONFIG_MAX_VCPUS    32U
+#define CONFIG_MIN_MEM_MIB  2U
+#define CONFIG_MAX_MEM_MIB  (256U * 1024U) /* 256 GiB */
+#define CONFIG_MAX_DRIVES   16U
+#define CONFIG_DRIVE_ID_MAX 20U /* virtio-blk GET_ID returns 20 bytes */
+#define CONFIG_MAX_FILE     (1U << 20) /* config files above 1 MiB are rejected */
+
+enum cache_type {
+	CACHE_UNSAFE,    /* FLUSH not offered */
+	CACHE_WRITEBACK, /* FLUSH offered and honoured with fdatasync */
+};
+
+struct drive_config {
+	char *drive_id;     /* 1..20 chars of [A-Za-z0-9_-], unique */
+	char *path_on_host; /* non-empty; existence is checked when the device opens it */
+	char *partuuid;     /* NULL unless given */
+	bool is_root_device;
+	bool is_read_only;
+	enum cache_type cache_type;
+};
+
+struct boot_config {
+	char *kernel_image_path; /* NULL when a built-in guest is used */
+	char *builtin;           /* "hello", "selftest", ... when kernel_image_path is
+				    absent or "builtin:NAME"; NULL otherwise */
+	char *boot_args;         /* NULL: the launcher's defaults */
+	char *initrd_path;       /* NULL: none */
+};
+
+struct machine_config {
+	uint32_t vcpu_count;   /* 1..32, default 1 */
+	uint64_t mem_size_mib; /* 2..262144, default 128 */
+	bool smt;              /* default false */
+};
+
+struct vm_config {
+	char *source_path; /* the file it came from, for messages */
+	struct boot_config boot;
+	struct machine_config machine;
+	struct drive_config drives[CONFIG_MAX_DRIVES];
+	unsigned n_drives;
+};
+
+/* Parse and validate text (len bytes, need not be NUL-terminated). name is used in messages
+ * ("NAME:LINE:COL: ..." for syntax, "NAME: key.path: expected ..., got ..." for values).
+ * On success fills cfg (free with config_free) and returns 0; else -EINVAL and err. */
+int config_parse(const char *name, const char *text, size_t len, struct vm_config *cfg,
+		 struct errbuf *err);
+
+/* Read path (regular file, at most CONFIG_MAX_FILE bytes) and config_parse it. */
+int config_load_file(const char *path, struct vm_config *cfg, struct errbuf *err);
+
+void config_free(struct vm_config *cfg);
+
+#endif

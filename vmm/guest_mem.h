@@ -1,0 +1,29 @@
+/* Guest RAM: one host mapping split into a low region [0, 3 GiB) and a high region at 4 GiB. */
+#ifndef MICROVM_GUEST_MEM_H
+#define MICROVM_GUEST_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct guest_mem {
+	uint8_t *host;     /* ram_size bytes: low region first, then the high region */
+	uint64_t ram_size; /* all RAM, in bytes */
+	uint64_t low_size; /* RAM below MMIO_HOLE_START (== ram_size when it all fits) */
+};
+
+/* Describe ram_size bytes at host (no allocation): used by the VM and by unit tests. */
+void gmem_init(struct guest_mem *m, void *host, uint64_t ram_size);
+
+/* Host pointer for guest range [gpa, gpa+len) when it lies wholly inside one RAM region,
+ * else NULL. Overflow-safe for any gpa/len. len == 0 is valid for gpa <= region end. */
+void *gmem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
+/* Copy to/from guest RAM; -EFAULT when the range is not wholly RAM. */
+int gmem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
+int gmem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
+
+/* Highest guest-physical address + 1 of RAM (for e820/memmap). */
+uint64_t gmem_end(const struct guest_mem *m);
+
+#endif

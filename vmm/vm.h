@@ -1,0 +1,108 @@
+/* The VM: KVM handles, guest memory, I/O dispatch, and the services devices are built on. */
+#ifndef MICROVM_VM_H
+#define MICROVM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "errors.h"
+#include "evloop.h"
+#include "guest_mem.h"
+#include "layout.h"
+
+#define VM_MAX_IO_REGIONS 48U
+#define VM_MAX_STATS      40U
+
+/* A PIO or MMIO access trapped to user space. off is relative to the region base; data holds
+ * len (1, 2, 4 or 8) bytes, little endian: filled by the handler on reads. Runs on a vCPU
+ * thread; handlers must tolerate concurrent calls from several vCPUs. */
+typedef void (*io_handler_fn)(void *opaque, uint64_t off, void *data, uint32_t len,
+			      bool is_write);
+
+struct io_region {
+	uint64_t base;
+	uint64_t len;
+	io_handler_fn fn;
+	void *opaque;
+};
+
+/* Print a JSON object value (e.g. {"requests":3}) describing a device's counters. */
+typedef void (*stats_fn)(void *opaque, FILE *f);
+
+struct vm_stats_entry {
+	char name[32];
+	stats_fn fn;
+	void *opaque;
+};
+
+/* What a virtio-mmio window is, for the command line and the ACPI/DSDT description. */
+struct vm_virtio_window {
+	uint64_t base;
+	uint32_t gsi;
+};
+
+struct vcpu;
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_mmap_size;
+	const struct vm_config *cfg;
+	struct guest_mem mem;
+
+	struct io_region pio[VM_MAX_IO_REGIONS];
+	unsigned n_pio;
+	struct io_region mmio[VM_MAX_IO_REGIONS];
+	unsigned n_mmio;
+
+	struct vm_virtio_window virtio[VIRTIO_MMIO_MAX];
+	unsigned n_virtio;
+
+	char cmdline[BOOT_CMDLINE_MAX];
+	size_t cmdline_len;
+
+	struct vm_stats_entry stats[VM_MAX_STATS];
+	unsigned n_stats;
+
+	struct evloop loop; /* run by the event thread (the main thread) */
+
+	unsigned n_vcpus;
+	struct vcpu *vcpus;
+
+	int stop_status; /* -1 while running; set once by vm_request_stop */
+	bool seccomp;    /* install filters (false only with --no-seccomp) */
+};
+
+/* Register a trapped I/O range (PIO: base is the port). -ENOSPC when full, -EEXIST on overlap. */
+int vm_add_pio(struct vm *vm, uint64_t port, uint64_t len, io_handler_fn fn, void *opaque);
+int vm_add_mmio(struct vm *vm, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque);
+
+/* Take the next virtio-mmio window and GSI, and announce it on the kernel command line as
+ * virtio_mmio.device=4K@0xBASE:GSI. -ENOSPC when all GSIs are used. */
+int vm_alloc_virtio_window(struct vm *vm, uint64_t *base, uint32_t *gsi);
+
+/* Append " s" to the guest command line; -E2BIG if it would not fit. */
+int vm_cmdline_append(struct vm *vm, const char *s);
+
+/* KVM_IOEVENTFD: writes of len bytes equal to datamatch at MMIO addr signal fd (assign), or
+ * remove that binding (!assign). Returns 0 or -errno. */
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch, int fd,
+		 bool assign);
+
+/* KVM_IRQFD: a write to fd raises gsi (edge) in the in-kernel IOAPIC. */
+int vm_irqfd(struct vm *vm, int fd, uint32_t gsi, bool assign);
+
+/* KVM_IRQ_LINE: set gsi's level (for legacy devices such as the UART). */
+int vm_irq_line(struct vm *vm, uint32_t gsi, int level);
+
+/* Register a stats callback printed under "devices" in the exit stats. */
+int vm_add_stats(struct vm *vm, const char *name, stats_fn fn, void *opaque);
+
+/* From any thread (or a signal handler): stop the VM with process exit status. The first call
+ * wins; later calls are ignored. */
+void vm_request_stop(struct vm *vm, int status);
+
+#endif
