@@ -41,7 +41,7 @@ $(B)/obj/builtin_images.o: vmm/builtin_images.S $(FW_IMGS)
 $(B)/microvm: $(OBJS) $(DEPS)/lib/libseccomp.a
 	$(CC) $(LDFLAGS) $(OBJS) $(DEPS)/lib/libseccomp.a -o $@
 
-include firmware/firmware.mk
+-include firmware/firmware.mk
 
 run: deps all
 	$(B)/microvm examples/hello.json

@@ -46,6 +46,12 @@ struct vm_virtio_window {
 
 struct vcpu;
 
+enum vm_thread_role {
+	VM_THREAD_CONTROL,
+	VM_THREAD_EVENT,
+	VM_THREAD_VCPU,
+};
+
 struct vm {
 	int kvm_fd;
 	int vm_fd;
@@ -61,6 +67,8 @@ struct vm {
 	struct vm_virtio_window virtio[VIRTIO_MMIO_MAX];
 	unsigned n_virtio;
 
+	uint64_t rsdp_addr; /* ACPI RSDP guest address, 0 when no ACPI tables */
+
 	char cmdline[BOOT_CMDLINE_MAX];
 	size_t cmdline_len;
 
@@ -73,8 +81,34 @@ struct vm {
 	struct vcpu *vcpus;
 
 	int stop_status; /* -1 while running; set once by vm_request_stop */
+	int stop_efd;    /* eventfd written by vm_request_stop; the main thread waits on it */
 	bool seccomp;    /* install filters (false only with --no-seccomp) */
+
+	/* Called first on every VM thread (the launcher installs the role's seccomp filter);
+	 * fd is the vCPU fd for VM_THREAD_VCPU, else -1. NULL: nothing to do. */
+	int (*thread_init)(struct vm *vm, enum vm_thread_role role, int fd, struct errbuf *err);
+	pthread_barrier_t start_barrier; /* threads wait here until all are ready */
 };
+
+/* Zero vm and remember cfg (no resources yet). */
+void vm_init(struct vm *vm, const struct vm_config *cfg);
+
+/* Open /dev/kvm and check the API version and every capability microvm relies on. Idempotent.
+ * Errors: -ENOENT/-EACCES (no device), -ENOTSUP (old API, missing capability). */
+int vm_open_kvm(struct vm *vm, struct errbuf *err);
+
+/* Create the VM: KVM_CREATE_VM, in-kernel irqchip and PIT, guest RAM (cfg->machine.mem_size_mib)
+ * in memslots around the MMIO hole, the event loop and the stop eventfd. No vCPUs, no image.
+ * Calls vm_init first unless vm_init(vm, cfg) was already called. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *err);
+void vm_destroy(struct vm *vm);
+
+/* Route a trapped access to the region that holds it; false if none does. */
+bool vm_dispatch_pio(struct vm *vm, uint64_t port, void *data, uint32_t len, bool is_write);
+bool vm_dispatch_mmio(struct vm *vm, uint64_t addr, void *data, uint32_t len, bool is_write);
+
+/* True once vm_request_stop has been called. */
+bool vm_stopping(const struct vm *vm);
 
 /* Register a trapped I/O range (PIO: base is the port). -ENOSPC when full, -EEXIST on overlap. */
 int vm_add_pio(struct vm *vm, uint64_t port, uint64_t len, io_handler_fn fn, void *opaque);

@@ -1,0 +1,241 @@
+/* Image loading and PVH boot structures (hvm_start_info, memory map, modules). */
+#include "boot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "elf_loader.h"
+#include "layout.h"
+#include "vm.h"
+
+#define PVH_START_MAGIC 0x336ec578U
+
+struct hvm_start_info {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t flags;
+	uint32_t nr_modules;
+	uint64_t modlist_paddr;
+	uint64_t cmdline_paddr;
+	uint64_t rsdp_paddr;
+	uint64_t memmap_paddr;
+	uint32_t memmap_entries;
+	uint32_t reserved;
+};
+
+struct hvm_modlist_entry {
+	uint64_t paddr;
+	uint64_t size;
+	uint64_t cmdline_paddr;
+	uint64_t reserved;
+};
+
+struct hvm_memmap_table_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+	uint32_t reserved;
+};
+
+extern const uint8_t builtin_hello_start[], builtin_hello_end[];
+extern const uint8_t builtin_selftest_start[], builtin_selftest_end[];
+
+const uint8_t *builtin_image(const char *name, size_t *len)
+{
+	if (strcmp(name, "hello") == 0) {
+		*len = (size_t)(builtin_hello_end - builtin_hello_start);
+		return builtin_hello_start;
+	}
+	if (strcmp(name, "selftest") == 0) {
+		*len = (size_t)(builtin_selftest_end - builtin_selftest_start);
+		return builtin_selftest_start;
+	}
+	return NULL;
+}
+
+unsigned boot_mem_map(const struct vm *vm, struct boot_mem_range *out, unsigned max)
+{
+	const struct guest_mem *m = &vm->mem;
+	struct boot_mem_range r[4];
+	unsigned n = 0;
+
+	r[n++] = (struct boot_mem_range){0, BOOT_EBDA_START, 1};
+	r[n++] = (struct boot_mem_range){BOOT_EBDA_START, BOOT_DATA_END - BOOT_EBDA_START, 2};
+	if (m->low_size > BOOT_DATA_END)
+		r[n++] = (struct boot_mem_range){BOOT_DATA_END, m->low_size - BOOT_DATA_END, 1};
+	if (m->ram_size > m->low_size)
+		r[n++] = (struct boot_mem_range){MMIO_HOLE_END, m->ram_size - m->low_size, 1};
+	if (n > max)
+		n = max;
+	memcpy(out, r, n * sizeof(r[0]));
+	return n;
+}
+
+int boot_pvh_setup(struct vm *vm, uint64_t initrd_addr, uint64_t initrd_size,
+		   struct vcpu_boot *boot)
+{
+	struct boot_mem_range r[8];
+	struct hvm_memmap_table_entry mm[8];
+	struct hvm_modlist_entry mod = {.paddr = initrd_addr, .size = initrd_size};
+	struct hvm_start_info si = {
+	    .magic = PVH_START_MAGIC,
+	    .version = 1,
+	    .nr_modules = initrd_size ? 1 : 0,
+	    .modlist_paddr = initrd_size ? BOOT_MODLIST_ADDR : 0,
+	    .cmdline_paddr = BOOT_CMDLINE_ADDR,
+	    .rsdp_paddr = vm->rsdp_addr,
+	    .memmap_paddr = BOOT_MEMMAP_ADDR,
+	};
+	unsigned n = boot_mem_map(vm, r, 8);
+	int rc;
+
+	for (unsigned i = 0; i < n; i++)
+		mm[i] = (struct hvm_memmap_table_entry){r[i].addr, r[i].size, r[i].type, 0};
+	si.memmap_entries = n;
+	rc = gmem_write(&vm->mem, BOOT_MEMMAP_ADDR, mm, n * sizeof(mm[0]));
+	if (rc == 0 && initrd_size)
+		rc = gmem_write(&vm->mem, BOOT_MODLIST_ADDR, &mod, sizeof(mod));
+	if (rc == 0)
+		rc = gmem_write(&vm->mem, BOOT_CMDLINE_ADDR, vm->cmdline, vm->cmdline_len + 1);
+	if (rc == 0)
+		rc = gmem_write(&vm->mem, BOOT_START_INFO, &si, sizeof(si));
+	boot->rbx = BOOT_START_INFO;
+	return rc;
+}
+
+/* Open a regular file read-only; err names the config key and the path. */
+static int open_image(const char *key, const char *path, int *fd_out, uint64_t *size,
+		      struct errbuf *err)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_sys(err, -errno, "%s: %s", key, path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+
+		close(fd);
+		return err_set(err, rc, "%s: %s: %s", key, path,
+			       rc == -EISDIR ? "is a directory" : "not a regular file");
+	}
+	*fd_out = fd;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Read an initrd into the top of low RAM (page aligned), above the kernel's end. */
+static int load_initrd(struct vm *vm, uint64_t kernel_end, uint64_t *addr, uint64_t *size,
+		       struct errbuf *err)
+{
+	const char *path = vm->cfg->boot.initrd_path;
+	uint64_t top = vm->mem.low_size, len, at, done = 0;
+	int fd, rc;
+
+	*addr = *size = 0;
+	if (!path)
+		return 0;
+	rc = open_image("boot-source.initrd_path", path, &fd, &len, err);
+	if (rc < 0)
+		return rc;
+	at = (top - (len < top ? len : top)) & ~0xFFFULL;
+	if (len == 0 || len > top || at < kernel_end) {
+		close(fd);
+		return err_set(err, len ? -EFBIG : -EINVAL,
+			       "boot-source.initrd_path: %s: %s (%llu bytes, RAM %llu MiB)", path,
+			       len ? "does not fit in guest RAM above the kernel" : "is empty",
+			       (unsigned long long)len, (unsigned long long)(vm->mem.ram_size / MiB));
+	}
+	while (done < len) {
+		ssize_t r = pread(fd, gmem_ptr(&vm->mem, at + done, len - done), len - done,
+				  (off_t)done);
+
+		if (r <= 0) {
+			rc = r < 0 ? -errno : -EIO;
+			close(fd);
+			return err_sys(err, rc, "boot-source.initrd_path: %s: read", path);
+		}
+		done += (uint64_t)r;
+	}
+	close(fd);
+	*addr = at;
+	*size = len;
+	return 0;
+}
+
+static int load_elf(struct vm *vm, const uint8_t *img, size_t len, const char *what,
+		    struct vcpu_boot *boot, struct errbuf *err)
+{
+	struct elf_image ei;
+	uint64_t initrd_addr, initrd_size;
+	int rc = elf_load(&vm->mem, img, len, &ei, err);
+
+	if (rc < 0) {
+		struct errbuf inner = *err;
+
+		return err_set(err, rc, "%s: %s", what, inner.msg);
+	}
+	if (!ei.has_pvh)
+		return err_set(err, -ENOEXEC,
+			       "%s: ELF has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); "
+			       "64-bit vmlinux entry is not supported yet",
+			       what);
+	rc = load_initrd(vm, ei.load_hi, &initrd_addr, &initrd_size, err);
+	if (rc < 0)
+		return rc;
+	boot->mode = VCPU_BOOT_PVH32;
+	boot->entry = ei.pvh_entry;
+	return boot_pvh_setup(vm, initrd_addr, initrd_size, boot);
+}
+
+static int load_file(struct vm *vm, const char *path, struct vcpu_boot *boot,
+		     struct errbuf *err)
+{
+	const char *key = "boot-source.kernel_image_path";
+	uint64_t size;
+	void *img;
+	char what[600];
+	int fd, rc = open_image(key, path, &fd, &size, err);
+
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what), "%s: %s", key, path);
+	if (size < 64) {
+		close(fd);
+		return err_set(err, -ENOEXEC, "%s: not a kernel image (%llu bytes)", what,
+			       (unsigned long long)size);
+	}
+	img = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (img == MAP_FAILED)
+		return err_sys(err, -errno, "%s: mmap", what);
+	if (size > 0x206 && memcmp((uint8_t *)img + 0x202, "HdrS", 4) == 0)
+		rc = err_set(err, -ENOEXEC, "%s: bzImage is not supported yet", what);
+	else
+		rc = load_elf(vm, img, size, what, boot, err);
+	munmap(img, size);
+	return rc;
+}
+
+int boot_load(struct vm *vm, struct vcpu_boot *boot, struct errbuf *err)
+{
+	const struct boot_config *b = &vm->cfg->boot;
+	const uint8_t *img;
+	size_t len;
+	char what[64];
+
+	memset(boot, 0, sizeof(*boot));
+	if (!b->builtin)
+		return load_file(vm, b->kernel_image_path, boot, err);
+	img = builtin_image(b->builtin, &len);
+	if (!img)
+		return err_set(err, -ENOENT, "boot-source.kernel_image_path: no built-in guest %s",
+			       b->builtin);
+	snprintf(what, sizeof(what), "builtin:%s", b->builtin);
+	return load_elf(vm, img, len, what, boot, err);
+}

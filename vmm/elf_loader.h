@@ -1,0 +1,29 @@
+/* ELF64 kernel/firmware loader: validates headers and PT_LOADs, copies them into guest RAM. */
+#ifndef MICROVM_ELF_LOADER_H
+#define MICROVM_ELF_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+#include "guest_mem.h"
+
+struct elf_image {
+	bool has_pvh;       /* XEN_ELFNOTE_PHYS32_ENTRY note found */
+	uint64_t pvh_entry; /* 32-bit physical entry (PVH) */
+	uint64_t entry;     /* e_entry translated to a physical address (64-bit entry) */
+	uint64_t load_lo;   /* lowest loaded guest-physical address */
+	uint64_t load_hi;   /* highest loaded guest-physical address + 1 */
+};
+
+/* Validate img (len bytes) as an x86-64 ELF executable and, when m is non-NULL, copy every
+ * PT_LOAD to its physical address (zero-filling memsz beyond filesz). Every PT_LOAD must lie
+ * in RAM at or above KERNEL_MIN_ADDR (below is boot data) and outside the MMIO hole; all
+ * arithmetic is overflow-checked. Returns 0, -ENOEXEC (not ELF / wrong class / machine /
+ * type / malformed headers), -EFBIG (segment does not fit in guest RAM), -EINVAL (over boot
+ * data); err says which field. */
+int elf_load(const struct guest_mem *m, const uint8_t *img, size_t len, struct elf_image *out,
+	     struct errbuf *err);
+
+#endif

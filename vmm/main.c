@@ -1,0 +1,109 @@
+/* microvm: command line, start-up sequence, the control thread's wait, and orderly exit. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../devices/device.h"
+#include "boot.h"
+#include "config.h"
+#include "launch.h"
+#include "status.h"
+#include "vcpu.h"
+#include "vm.h"
+
+static const char usage_text[] =
+    "usage: microvm [OPTIONS] CONFIG.json\n"
+    "Boot a KVM microVM described by CONFIG.json (Firecracker-style config).\n"
+    "\n"
+    "  --check             validate the config and exit (0 if valid, 65 if not)\n"
+    "  --stats             print exit statistics (JSON) to stderr when the VM stops\n"
+    "  --stats-file=PATH   write exit statistics (JSON) to PATH when the VM stops\n"
+    "  --no-seccomp        do not install seccomp filters (debugging only; unsafe)\n"
+    "  --jail, --jail-*    run inside the jailer (see README: Jailer)\n"
+    "  --help, --version\n"
+    "\n"
+    "Exit status: the guest's (0-63) via the exit port, 0 on guest reset; 64 usage,\n"
+    "65 config, 66 image, 67 KVM, 70 internal, 72 triple fault, 73 emulation error,\n"
+    "74 seccomp violation, 75 jail, 128+N killed by signal N.\n";
+
+static int parse_args(int argc, char **argv, struct launch_opts *o)
+{
+	enum { OPT_CHECK = 256, OPT_STATS, OPT_STATS_FILE, OPT_NO_SECCOMP, OPT_HELP, OPT_VERSION };
+	static const struct option opts[] = {
+	    {"check", no_argument, NULL, OPT_CHECK},
+	    {"stats", no_argument, NULL, OPT_STATS},
+	    {"stats-file", required_argument, NULL, OPT_STATS_FILE},
+	    {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {0, 0, 0, 0},
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CHECK:
+			o->check_only = true;
+			break;
+		case OPT_STATS:
+			o->stats_path = "-";
+			break;
+		case OPT_STATS_FILE:
+			o->stats_path = optarg;
+			break;
+		case OPT_NO_SECCOMP:
+			o->no_seccomp = true;
+			break;
+		case 'h':
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("microvm %s\n", MICROVM_VERSION);
+			exit(0);
+		default:
+			fprintf(stderr, "microvm: unknown option %s\n%s", argv[optind - 1],
+				usage_text);
+			return -EINVAL;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "microvm: expected exactly one CONFIG.json argument\n%s",
+			usage_text);
+		return -EINVAL;
+	}
+	o->config_path = argv[optind];
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct launch_opts opts = {0};
+	struct vm_config cfg = {0};
+	struct errbuf err = {{0}};
+	int rc;
+
+	if (parse_args(argc, argv, &opts) < 0)
+		return STATUS_USAGE;
+	rc = config_load_file(opts.config_path, &cfg, &err);
+	if (rc < 0) {
+		fprintf(stderr, "microvm: %s\n", err.msg);
+		config_free(&cfg);
+		return STATUS_CONFIG;
+	}
+	if (opts.check_only) {
+		config_free(&cfg);
+		return 0;
+	}
+	rc = launch(&cfg, &opts);
+	config_free(&cfg);
+	return rc;
+}
