@@ -14,6 +14,7 @@
 
 #include "../devices/device.h"
 #include "boot.h"
+#include "reaper.h"
 #include "status.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -25,6 +26,7 @@ struct launcher {
 	bool event_started;
 	int sig_fd;
 	FILE *stats;
+	int reaper_sock;
 	struct termios saved_tty;
 	bool tty_saved;
 };
@@ -259,6 +261,7 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 	int status;
 
 	l.sig_fd = -1;
+	l.reaper_sock = -1;
 	vm_init(&l.vm, cfg);
 	l.vm.seccomp = !opts->no_seccomp;
 	if (open_stats(&l, opts->stats_path) < 0)
@@ -268,6 +271,8 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 		return STATUS_INTERNAL;
 	}
 	status = launch_prepare(&l.vm, opts);
+	if (status == 0)
+		l.reaper_sock = reaper_start();
 	if (status == 0)
 		status = build_vm(&l, cfg);
 	if (status == 0)
@@ -288,5 +293,6 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 	tty_restore(&l);
 	status = __atomic_load_n(&l.vm.stop_status, __ATOMIC_ACQUIRE);
 	write_stats(&l, status);
+	reaper_handoff(l.reaper_sock, l.vm.vm_fd);
 	return status;
 }
