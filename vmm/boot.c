@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "boot_linux.h"
 #include "elf_loader.h"
 #include "layout.h"
 #include "vm.h"
@@ -129,12 +130,11 @@ static int open_image(const char *key, const char *path, int *fd_out, uint64_t *
 	return 0;
 }
 
-/* Read an initrd into the top of low RAM (page aligned), above the kernel's end. */
-static int load_initrd(struct vm *vm, uint64_t kernel_end, uint64_t *addr, uint64_t *size,
-		       struct errbuf *err)
+int boot_load_initrd(struct vm *vm, uint64_t kernel_end, uint64_t max_end, uint64_t *addr,
+		     uint64_t *size, struct errbuf *err)
 {
 	const char *path = vm->cfg->boot.initrd_path;
-	uint64_t top = vm->mem.low_size, len, at, done = 0;
+	uint64_t top = vm->mem.low_size < max_end ? vm->mem.low_size : max_end, len, at, done = 0;
 	int fd, rc;
 
 	*addr = *size = 0;
@@ -181,11 +181,8 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t len, const char *w
 		return err_set(err, rc, "%s: %s", what, inner.msg);
 	}
 	if (!ei.has_pvh)
-		return err_set(err, -ENOEXEC,
-			       "%s: ELF has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); "
-			       "64-bit vmlinux entry is not supported yet",
-			       what);
-	rc = load_initrd(vm, ei.load_hi, &initrd_addr, &initrd_size, err);
+		return boot_linux_elf64(vm, &ei, boot, err);
+	rc = boot_load_initrd(vm, ei.load_hi, vm->mem.low_size, &initrd_addr, &initrd_size, err);
 	if (rc < 0)
 		return rc;
 	boot->mode = VCPU_BOOT_PVH32;
@@ -214,9 +211,14 @@ static int load_file(struct vm *vm, const char *path, struct vcpu_boot *boot,
 	close(fd);
 	if (img == MAP_FAILED)
 		return err_sys(err, -errno, "%s: mmap", what);
-	if (size > 0x206 && memcmp((uint8_t *)img + 0x202, "HdrS", 4) == 0)
-		rc = err_set(err, -ENOEXEC, "%s: bzImage is not supported yet", what);
-	else
+	if (size > 0x206 && memcmp((uint8_t *)img + 0x202, "HdrS", 4) == 0) {
+		rc = boot_linux_bzimage(vm, img, size, boot, err);
+		if (rc < 0) {
+			struct errbuf inner = *err;
+
+			err_set(err, rc, "%s: %s", what, inner.msg);
+		}
+	} else
 		rc = load_elf(vm, img, size, what, boot, err);
 	munmap(img, size);
 	return rc;

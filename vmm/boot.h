@@ -33,6 +33,11 @@ struct boot_mem_range {
 };
 unsigned boot_mem_map(const struct vm *vm, struct boot_mem_range *out, unsigned max);
 
+/* Read boot-source.initrd_path (if set) page-aligned at the top of RAM below max_end, above
+ * kernel_end; *size 0 when there is no initrd. */
+int boot_load_initrd(struct vm *vm, uint64_t kernel_end, uint64_t max_end, uint64_t *addr,
+		     uint64_t *size, struct errbuf *err);
+
 /* Built-in firmware images embedded in the binary. NULL if name is unknown. */
 const uint8_t *builtin_image(const char *name, size_t *len);
 

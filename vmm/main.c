@@ -14,6 +14,7 @@
 #include "boot.h"
 #include "config.h"
 #include "launch.h"
+#include "probe.h"
 #include "status.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -27,6 +28,7 @@ static const char usage_text[] =
     "  --stats-file=PATH   write exit statistics (JSON) to PATH when the VM stops\n"
     "  --no-seccomp        do not install seccomp filters (debugging only; unsafe)\n"
     "  --jail, --jail-*    run inside the jailer (see README: Jailer)\n"
+    "  --probe             report KVM capabilities and whether guests take exceptions\n"
     "  --help, --version\n"
     "\n"
     "Exit status: the guest's (0-63) via the exit port, 0 on guest reset; 64 usage,\n"
@@ -35,7 +37,15 @@ static const char usage_text[] =
 
 static int parse_args(int argc, char **argv, struct launch_opts *o)
 {
-	enum { OPT_CHECK = 256, OPT_STATS, OPT_STATS_FILE, OPT_NO_SECCOMP, OPT_HELP, OPT_VERSION };
+	enum {
+		OPT_CHECK = 256,
+		OPT_STATS,
+		OPT_STATS_FILE,
+		OPT_NO_SECCOMP,
+		OPT_HELP,
+		OPT_VERSION,
+		OPT_PROBE,
+	};
 	static const struct option opts[] = {
 	    {"check", no_argument, NULL, OPT_CHECK},
 	    {"stats", no_argument, NULL, OPT_STATS},
@@ -43,6 +53,7 @@ static int parse_args(int argc, char **argv, struct launch_opts *o)
 	    {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {"version", no_argument, NULL, OPT_VERSION},
+	    {"probe", no_argument, NULL, OPT_PROBE},
 	    {0, 0, 0, 0},
 	};
 	int c;
@@ -69,6 +80,8 @@ static int parse_args(int argc, char **argv, struct launch_opts *o)
 		case OPT_VERSION:
 			printf("microvm %s\n", MICROVM_VERSION);
 			exit(0);
+		case OPT_PROBE:
+			exit(probe_run());
 		default:
 			fprintf(stderr, "microvm: unknown option %s\n%s", argv[optind - 1],
 				usage_text);

@@ -88,6 +88,23 @@ static void cpuid_patch(struct kvm_cpuid2 *c, unsigned id, unsigned n_vcpus)
 	}
 }
 
+/* LINT0 = ExtINT (the legacy PIC's output), LINT1 = NMI, as on a PC. */
+static int vcpu_setup_lapic(struct vcpu *v)
+{
+	struct kvm_lapic_state la;
+	uint32_t lint0, lint1;
+
+	if (ioctl(v->fd, KVM_GET_LAPIC, &la) < 0)
+		return -errno;
+	memcpy(&lint0, la.regs + 0x350, 4);
+	memcpy(&lint1, la.regs + 0x360, 4);
+	lint0 = (lint0 & ~0x700U) | (7U << 8);
+	lint1 = (lint1 & ~0x700U) | (4U << 8);
+	memcpy(la.regs + 0x350, &lint0, 4);
+	memcpy(la.regs + 0x360, &lint1, 4);
+	return ioctl(v->fd, KVM_SET_LAPIC, &la) < 0 ? -errno : 0;
+}
+
 int vcpu_create(struct vm *vm, struct vcpu *v, unsigned id)
 {
 	struct kvm_cpuid2 *sup = supported_cpuid(vm->kvm_fd), *c;
@@ -117,7 +134,7 @@ int vcpu_create(struct vm *vm, struct vcpu *v, unsigned id)
 	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
 		rc = -errno;
 	free(c);
-	return rc;
+	return rc < 0 ? rc : vcpu_setup_lapic(v);
 }
 
 static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, uint8_t db, uint8_t l)
@@ -126,14 +143,15 @@ static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, uint8_t d
 				  .present = 1, .dpl = 0, .db = db, .s = 1, .l = l, .g = 1};
 }
 
-/* Flat GDT at BOOT_GDT_ADDR: 0x08 code64, 0x10 data, 0x18 code32 (selectors match sregs). */
+/* Flat GDT at BOOT_GDT_ADDR: 0x08 code32 (PVH), 0x10 code64 and 0x18 data (Linux's __BOOT_CS
+ * and __BOOT_DS, as its 64-bit boot protocol requires). Selectors match the sregs below. */
 static int write_boot_gdt(struct vm *vm)
 {
 	static const uint64_t gdt[4] = {
 	    0,
+	    0x00CF9B000000FFFFULL, /* 32-bit code */
 	    0x00AF9B000000FFFFULL, /* 64-bit code */
 	    0x00CF93000000FFFFULL, /* data */
-	    0x00CF9B000000FFFFULL, /* 32-bit code */
 	};
 
 	return gmem_write(&vm->mem, BOOT_GDT_ADDR, gdt, sizeof(gdt));
@@ -141,8 +159,8 @@ static int write_boot_gdt(struct vm *vm)
 
 static int set_sregs_pvh32(struct vcpu *v, struct kvm_sregs *sr)
 {
-	set_seg(&sr->cs, 0x18, 0xB, 1, 0);
-	set_seg(&sr->ds, 0x10, 0x3, 1, 0);
+	set_seg(&sr->cs, 0x08, 0xB, 1, 0);
+	set_seg(&sr->ds, 0x18, 0x3, 1, 0);
 	sr->es = sr->fs = sr->gs = sr->ss = sr->ds;
 	sr->cr0 = 0x11; /* PE | ET */
 	sr->cr4 = 0;
@@ -153,8 +171,8 @@ static int set_sregs_pvh32(struct vcpu *v, struct kvm_sregs *sr)
 
 static int set_sregs_long64(struct vcpu *v, struct kvm_sregs *sr)
 {
-	set_seg(&sr->cs, 0x08, 0xB, 0, 1);
-	set_seg(&sr->ds, 0x10, 0x3, 1, 0);
+	set_seg(&sr->cs, 0x10, 0xB, 0, 1);
+	set_seg(&sr->ds, 0x18, 0x3, 1, 0);
 	sr->es = sr->fs = sr->gs = sr->ss = sr->ds;
 	sr->cr3 = BOOT_PML4_ADDR;
 	sr->cr4 = 0x20;                  /* PAE */
@@ -192,6 +210,12 @@ int vcpu_set_boot_state(struct vcpu *v, const struct vcpu_boot *boot)
 	regs.rsp = BOOT_STACK_TOP;
 	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;
+	if (boot->mode == VCPU_BOOT_LINUX64) {
+		struct kvm_fpu fpu = {.fcw = 0x37F, .mxcsr = 0x1F80};
+
+		if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
+			return -errno;
+	}
 	return 0;
 }
 

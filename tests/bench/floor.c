@@ -64,12 +64,12 @@ static void set_pvh_regs(int vcpu, uint32_t entry)
 {
 	struct kvm_sregs sr;
 	struct kvm_regs regs = {.rflags = 2, .rip = entry, .rbx = 0x6000};
-	struct kvm_segment cs = {.limit = 0xffffffff, .selector = 0x18, .type = 0xb, .present = 1,
+	struct kvm_segment cs = {.limit = 0xffffffff, .selector = 0x08, .type = 0xb, .present = 1,
 				 .db = 1, .s = 1, .g = 1};
 	struct kvm_segment ds = cs;
 
 	ioctl(vcpu, KVM_GET_SREGS, &sr);
-	ds.selector = 0x10;
+	ds.selector = 0x18;
 	ds.type = 3;
 	sr.cs = cs;
 	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = ds;

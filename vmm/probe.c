@@ -1,0 +1,108 @@
+/* --probe: KVM capability report and a tiny guest that takes an exception (#UD). */
+#include "probe.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "boot_linux.h"
+#include "layout.h"
+#include "status.h"
+#include "vcpu.h"
+#include "vm.h"
+
+#define PROBE_IDT     0x1000ULL
+#define PROBE_HANDLER 0x2000ULL
+#define PROBE_CODE    0x3000ULL
+#define PROBE_MAGIC   0x42
+
+static const struct {
+	int cap;
+	const char *name;
+} probe_caps[] = {
+    {KVM_CAP_IRQCHIP, "irqchip"},        {KVM_CAP_IRQFD, "irqfd"},
+    {KVM_CAP_IOEVENTFD, "ioeventfd"},    {KVM_CAP_USER_MEMORY, "user-memory"},
+    {KVM_CAP_PIT2, "pit2"},              {KVM_CAP_IMMEDIATE_EXIT, "immediate-exit"},
+    {KVM_CAP_EXT_CPUID, "ext-cpuid"},    {KVM_CAP_SET_TSS_ADDR, "set-tss-addr"},
+    {KVM_CAP_NR_VCPUS, "nr-vcpus"},      {KVM_CAP_MAX_VCPUS, "max-vcpus"},
+    {KVM_CAP_IRQ_ROUTING, "irq-routing"}, {KVM_CAP_X86_ROBUST_SINGLESTEP, "robust-singlestep"},
+};
+
+/* 64-bit guest (paging on, as Linux runs): IDT gates 0..31 -> handler, which writes
+ * PROBE_MAGIC to the exit port; the code executes ud2. */
+static int probe_guest_image(struct vm *vm)
+{
+	static const uint8_t handler[] = {0xB0, PROBE_MAGIC, 0xE6, EXIT_PORT, 0xF4}; /* mov al; out; hlt */
+	static const uint8_t code[] = {0x0F, 0x0B, 0xB0, 0x13, 0xE6, EXIT_PORT, 0xF4};   /* ud2; ... */
+	uint64_t gate[2] = {(PROBE_HANDLER & 0xFFFF) | (0x10ULL << 16) | (0x8EULL << 40) |
+				((PROBE_HANDLER >> 16 & 0xFFFF) << 48),
+			    PROBE_HANDLER >> 32};
+	int rc = boot_identity_map(vm);
+
+	for (unsigned i = 0; i < 32 && rc == 0; i++)
+		rc = gmem_write(&vm->mem, PROBE_IDT + i * 16, gate, sizeof(gate));
+	if (rc == 0)
+		rc = gmem_write(&vm->mem, PROBE_HANDLER, handler, sizeof(handler));
+	if (rc == 0)
+		rc = gmem_write(&vm->mem, PROBE_CODE, code, sizeof(code));
+	return rc;
+}
+
+static void probe_exceptions(struct vm *vm)
+{
+	struct vcpu v;
+	struct vcpu_boot boot = {.mode = VCPU_BOOT_LINUX64, .entry = PROBE_CODE};
+	struct kvm_sregs sr;
+	int rc;
+
+	vm->n_vcpus = 1;
+	rc = vcpu_create(vm, &v, 0);
+	if (rc == 0)
+		rc = probe_guest_image(vm);
+	if (rc == 0)
+		rc = vcpu_set_boot_state(&v, &boot);
+	if (rc == 0 && ioctl(v.fd, KVM_GET_SREGS, &sr) == 0) {
+		sr.idt.base = PROBE_IDT;
+		sr.idt.limit = 32 * 16 - 1;
+		rc = ioctl(v.fd, KVM_SET_SREGS, &sr) < 0 ? -errno : 0;
+	}
+	if (rc < 0 || ioctl(v.fd, KVM_RUN, 0) < 0) {
+		printf("guest-exceptions: no (setup failed: %s)\n", strerror(rc < 0 ? -rc : errno));
+		return;
+	}
+	if (v.run->exit_reason == KVM_EXIT_IO && v.run->io.port == EXIT_PORT &&
+	    *((uint8_t *)v.run + v.run->io.data_offset) == PROBE_MAGIC)
+		printf("guest-exceptions: yes\n");
+	else if (v.run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+		printf("guest-exceptions: no (KVM_EXIT_INTERNAL_ERROR suberror %u on #UD)\n",
+		       v.run->internal.suberror);
+	else
+		printf("guest-exceptions: no (exit reason %u on #UD)\n", v.run->exit_reason);
+}
+
+int probe_run(void)
+{
+	static struct vm vm;
+	struct vm_config cfg = {.machine = {.vcpu_count = 1, .mem_size_mib = 2}};
+	struct errbuf err = {{0}};
+
+	vm_init(&vm, &cfg);
+	if (vm_open_kvm(&vm, &err) < 0) {
+		printf("kvm: unusable: %s\n", err.msg);
+		return STATUS_KVM;
+	}
+	printf("kvm: /dev/kvm API %d\n", ioctl(vm.kvm_fd, KVM_GET_API_VERSION, 0));
+	for (size_t i = 0; i < sizeof(probe_caps) / sizeof(probe_caps[0]); i++)
+		printf("cap-%s: %d\n", probe_caps[i].name,
+		       ioctl(vm.kvm_fd, KVM_CHECK_EXTENSION, probe_caps[i].cap));
+	if (vm_create(&vm, &cfg, &err) < 0) {
+		printf("vm: cannot create: %s\n", err.msg);
+		return STATUS_KVM;
+	}
+	probe_exceptions(&vm);
+	fflush(stdout);
+	return 0;
+}
