@@ -17,7 +17,11 @@
 #define PROBE_IDT     0x1000ULL
 #define PROBE_HANDLER 0x2000ULL
 #define PROBE_CODE    0x3000ULL
+#define PROBE_IRQ_CODE 0x4000ULL
+#define PROBE_IRQ_HANDLER 0x5000ULL
 #define PROBE_MAGIC   0x42
+#define PROBE_IRQ_MAGIC 0x43
+#define PROBE_VECTOR  0x30
 
 static const struct {
 	int cap;
@@ -37,18 +41,55 @@ static int probe_guest_image(struct vm *vm)
 {
 	static const uint8_t handler[] = {0xB0, PROBE_MAGIC, 0xE6, EXIT_PORT, 0xF4}; /* mov al; out; hlt */
 	static const uint8_t code[] = {0x0F, 0x0B, 0xB0, 0x13, 0xE6, EXIT_PORT, 0xF4};   /* ud2; ... */
-	uint64_t gate[2] = {(PROBE_HANDLER & 0xFFFF) | (0x10ULL << 16) | (0x8EULL << 40) |
-				((PROBE_HANDLER >> 16 & 0xFFFF) << 48),
-			    PROBE_HANDLER >> 32};
+	/* Interrupt test: enable the LAPIC, send ourselves a fixed IPI, sti. */
+	static const uint8_t irq_code[] = {
+	    0x48, 0xBF, 0x00, 0x00, 0xE0, 0xFE, 0, 0, 0, 0,             /* mov rdi, LAPIC */
+	    0xC7, 0x87, 0xF0, 0, 0, 0, 0xFF, 0x01, 0, 0,                 /* SVR = 0x1FF */
+	    0xC7, 0x87, 0x00, 0x03, 0, 0, PROBE_VECTOR, 0, 0x04, 0,      /* ICR: self, fixed */
+	    0xFB, 0xB9, 0xA0, 0x86, 0x01, 0x00,                           /* sti; mov ecx, 1e5 */
+	    0xFF, 0xC9, 0x75, 0xFC, 0xFA,                                 /* 1: dec; jnz 1b; cli */
+	    0xB0, 0x13, 0xE6, EXIT_PORT, 0xF4};                           /* no interrupt came */
+	static const uint8_t irq_handler[] = {0xB0, PROBE_IRQ_MAGIC, 0xE6, EXIT_PORT, 0xF4};
 	int rc = boot_identity_map(vm);
 
-	for (unsigned i = 0; i < 32 && rc == 0; i++)
+	for (unsigned i = 0; i <= PROBE_VECTOR && rc == 0; i++) {
+		uint64_t h = i == PROBE_VECTOR ? PROBE_IRQ_HANDLER : PROBE_HANDLER;
+		uint64_t gate[2] = {(h & 0xFFFF) | (0x10ULL << 16) | (0x8EULL << 40) |
+					(((h >> 16) & 0xFFFF) << 48),
+				    h >> 32};
+
 		rc = gmem_write(&vm->mem, PROBE_IDT + i * 16, gate, sizeof(gate));
+	}
 	if (rc == 0)
 		rc = gmem_write(&vm->mem, PROBE_HANDLER, handler, sizeof(handler));
 	if (rc == 0)
 		rc = gmem_write(&vm->mem, PROBE_CODE, code, sizeof(code));
+	if (rc == 0)
+		rc = gmem_write(&vm->mem, PROBE_IRQ_CODE, irq_code, sizeof(irq_code));
+	if (rc == 0)
+		rc = gmem_write(&vm->mem, PROBE_IRQ_HANDLER, irq_handler, sizeof(irq_handler));
 	return rc;
+}
+
+/* Run the vCPU once; describe what it did: "yes" when it wrote magic to the exit port. */
+static void probe_report(struct vcpu *v, const char *what, uint8_t magic)
+{
+	struct kvm_run *run = v->run;
+
+	if (ioctl(v->fd, KVM_RUN, 0) < 0)
+		printf("%s: no (KVM_RUN: %s)\n", what, strerror(errno));
+	else if (run->exit_reason == KVM_EXIT_IO && run->io.port == EXIT_PORT &&
+		 *((uint8_t *)run + run->io.data_offset) == magic)
+		printf("%s: yes\n", what);
+	else if (run->exit_reason == KVM_EXIT_IO && run->io.port == EXIT_PORT)
+		printf("%s: no (not delivered)\n", what);
+	else if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+		printf("%s: no (KVM_EXIT_INTERNAL_ERROR suberror %u)\n", what,
+		       run->internal.suberror);
+	else if (run->exit_reason == KVM_EXIT_SHUTDOWN)
+		printf("%s: no (KVM_EXIT_SHUTDOWN)\n", what);
+	else
+		printf("%s: no (exit reason %u)\n", what, run->exit_reason);
 }
 
 static void probe_exceptions(struct vm *vm)
@@ -66,21 +107,22 @@ static void probe_exceptions(struct vm *vm)
 		rc = vcpu_set_boot_state(&v, &boot);
 	if (rc == 0 && ioctl(v.fd, KVM_GET_SREGS, &sr) == 0) {
 		sr.idt.base = PROBE_IDT;
-		sr.idt.limit = 32 * 16 - 1;
+		sr.idt.limit = (PROBE_VECTOR + 1) * 16 - 1;
 		rc = ioctl(v.fd, KVM_SET_SREGS, &sr) < 0 ? -errno : 0;
 	}
-	if (rc < 0 || ioctl(v.fd, KVM_RUN, 0) < 0) {
-		printf("guest-exceptions: no (setup failed: %s)\n", strerror(rc < 0 ? -rc : errno));
+	if (rc < 0) {
+		printf("guest-exceptions: no (setup failed: %s)\n", strerror(-rc));
 		return;
 	}
-	if (v.run->exit_reason == KVM_EXIT_IO && v.run->io.port == EXIT_PORT &&
-	    *((uint8_t *)v.run + v.run->io.data_offset) == PROBE_MAGIC)
-		printf("guest-exceptions: yes\n");
-	else if (v.run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
-		printf("guest-exceptions: no (KVM_EXIT_INTERNAL_ERROR suberror %u on #UD)\n",
-		       v.run->internal.suberror);
+	probe_report(&v, "guest-exceptions", PROBE_MAGIC);
+	boot.entry = PROBE_IRQ_CODE;
+	rc = vcpu_set_boot_state(&v, &boot);
+	if (rc == 0 && ioctl(v.fd, KVM_SET_SREGS, &sr) < 0)
+		rc = -errno;
+	if (rc < 0)
+		printf("guest-interrupts: no (setup failed: %s)\n", strerror(-rc));
 	else
-		printf("guest-exceptions: no (exit reason %u on #UD)\n", v.run->exit_reason);
+		probe_report(&v, "guest-interrupts", PROBE_IRQ_MAGIC);
 }
 
 int probe_run(void)

@@ -3,8 +3,9 @@
 #define MICROVM_PROBE_H
 
 /* Print one "key: value" line per fact to stdout; returns 0, or STATUS_KVM when /dev/kvm is
- * unusable for microvm. The line "guest-exceptions: yes" means a guest can take exceptions
- * and interrupts (full Linux boots are possible); "no (...)" says what happened instead. */
+ * unusable for microvm. "guest-exceptions: yes" means a 64-bit guest took a #UD through its
+ * IDT; "guest-interrupts: yes" means it took a self-IPI after sti (both are needed for a full
+ * Linux boot); "no (...)" says what happened instead. */
 int probe_run(void);
 
 #endif

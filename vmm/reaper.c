@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int recv_fd(int sock)
@@ -30,8 +31,11 @@ static void reaper_main(int sock)
 	char byte;
 	int fd;
 
-	for (int i = 0; i < 1024; i++) {
-		if (i != sock)
+	if (dup2(sock, 0) < 0)
+		_exit(1);
+	sock = 0;
+	if (syscall(SYS_close_range, 1U, ~0U, 0U) < 0) {
+		for (int i = 1; i < 1024; i++)
 			close(i);
 	}
 	fd = recv_fd(sock);
