@@ -38,8 +38,10 @@ $(B)/obj/builtin_images.o: vmm/builtin_images.S $(FW_IMGS)
 	@mkdir -p $(dir $@)
 	$(CC) -c -DFW_DIR='"$(B)/firmware"' $< -o $@
 
+# build/microvm is stripped; build/microvm.debug keeps the symbols for gdb.
 $(B)/microvm: $(OBJS) $(DEPS)/lib/libseccomp.a
-	$(CC) $(LDFLAGS) $(OBJS) $(DEPS)/lib/libseccomp.a -o $@
+	$(CC) $(LDFLAGS) $(OBJS) $(DEPS)/lib/libseccomp.a -o $@.debug
+	strip -o $@ $@.debug
 
 -include firmware/firmware.mk
 
@@ -75,7 +77,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
 FUZZ_SECONDS ?= 20
 $(B)/fuzz/%: tests/fuzz/%.c $$(call sources_of,tests/fuzz/%.c)
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -I. \
+	$(CLANG) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. \
 	  -DUNIT_TEST -DMICROVM_VERSION='"fuzz"' $< $(call sources_of,$<) -o $@
 
 fuzz: deps $(FUZZ_BINS)

@@ -30,7 +30,7 @@ teardown() {
 	rm -rf "$T"
 }
 
-ARGS="console=ttyS0 reboot=k panic=1 microvm.test=linux"
+ARGS="console=ttyS0 earlyprintk=ttyS0 reboot=k panic=1 microvm.test=linux"
 
 # boot_until IMAGE PATTERN SECONDS: boot IMAGE (256 MiB, 2 vCPUs, the initrd) in the
 # background, logging serial to $T/log, until PATTERN appears; then stop it.

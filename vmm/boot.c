@@ -9,9 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acpi.h"
 #include "boot_linux.h"
 #include "elf_loader.h"
 #include "layout.h"
+#include "mptable.h"
 #include "vm.h"
 
 #define PVH_START_MAGIC 0x336ec578U
@@ -224,14 +226,30 @@ static int load_file(struct vm *vm, const char *path, struct vcpu_boot *boot,
 	return rc;
 }
 
+/* MP table and ACPI tables describing the vCPUs, the IOAPIC and every virtio window. */
+static int boot_tables(struct vm *vm, struct errbuf *err)
+{
+	struct acpi_config ac = {.n_vcpus = vm->n_vcpus, .virtio = vm->virtio,
+				 .n_virtio = vm->n_virtio};
+	int rc = mptable_build(&vm->mem, vm->n_vcpus, err);
+
+	if (rc == 0)
+		rc = acpi_build(&vm->mem, &ac, &vm->rsdp_addr, err);
+	return rc;
+}
+
 int boot_load(struct vm *vm, struct vcpu_boot *boot, struct errbuf *err)
 {
 	const struct boot_config *b = &vm->cfg->boot;
 	const uint8_t *img;
 	size_t len;
 	char what[64];
+	int rc;
 
 	memset(boot, 0, sizeof(*boot));
+	rc = boot_tables(vm, err);
+	if (rc < 0)
+		return rc;
 	if (!b->builtin)
 		return load_file(vm, b->kernel_image_path, boot, err);
 	img = builtin_image(b->builtin, &len);

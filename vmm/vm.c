@@ -83,6 +83,36 @@ static int vm_map_ram(struct vm *vm, uint64_t ram_size, struct errbuf *err)
 	return 0;
 }
 
+/* PC-style GSI routing, as the ACPI MADT and MP table describe it: GSIs 0-15 to the 8259 pair,
+ * IOAPIC pin = GSI except the PIT's GSI 0 -> pin 2 (ISA IRQ 2, the cascade, has no pin). */
+static int vm_set_gsi_routing(struct vm *vm)
+{
+	static struct {
+		struct kvm_irq_routing r;
+		struct kvm_irq_routing_entry e[48];
+	} rt;
+	unsigned n = 0;
+
+	memset(&rt, 0, sizeof(rt));
+	for (uint32_t gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		rt.e[n++] = (struct kvm_irq_routing_entry){
+		    .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+		    .u.irqchip = {.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+				  .pin = gsi % 8}};
+	}
+	for (uint32_t gsi = 0; gsi < 24; gsi++) {
+		if (gsi == 2)
+			continue;
+		rt.e[n++] = (struct kvm_irq_routing_entry){
+		    .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+		    .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi}};
+	}
+	rt.r.nr = n;
+	return ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &rt) < 0 ? -errno : 0;
+}
+
 static int vm_create_irqchip(struct vm *vm, struct errbuf *err)
 {
 	struct kvm_pit_config pit = {.flags = 0};
@@ -91,6 +121,8 @@ static int vm_create_irqchip(struct vm *vm, struct errbuf *err)
 		return err_sys(err, -errno, "KVM_SET_TSS_ADDR");
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return err_sys(err, -errno, "KVM_CREATE_IRQCHIP");
+	if (vm_set_gsi_routing(vm) < 0)
+		return err_sys(err, -errno, "KVM_SET_GSI_ROUTING");
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return err_sys(err, -errno, "KVM_CREATE_PIT2");
 	return 0;

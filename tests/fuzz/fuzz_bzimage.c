@@ -1,5 +1,5 @@
 /* libFuzzer target: the bzImage setup-header parser and loader on arbitrary images. */
-// SOURCES: vmm/boot.c vmm/boot_linux.c vmm/elf_loader.c vmm/guest_mem.c vmm/errors.c vmm/vm.c vmm/evloop.c tests/unit/fake_builtin.c
+// SOURCES: vmm/boot.c vmm/boot_linux.c vmm/acpi.c vmm/aml.c vmm/mptable.c vmm/elf_loader.c vmm/guest_mem.c vmm/errors.c vmm/vm.c vmm/evloop.c tests/unit/fake_builtin.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Unit tests for boot structures: e820/PVH memory map, PVH start_info, bzImage header checks,
  * boot_params for bzImage and ELF entries, initrd placement, identity map. */
-// SOURCES: vmm/boot.c vmm/boot_linux.c vmm/elf_loader.c vmm/guest_mem.c vmm/errors.c vmm/vm.c vmm/evloop.c tests/unit/fake_builtin.c
+// SOURCES: vmm/boot.c vmm/boot_linux.c vmm/acpi.c vmm/aml.c vmm/mptable.c vmm/elf_loader.c vmm/guest_mem.c vmm/errors.c vmm/vm.c vmm/evloop.c tests/unit/fake_builtin.c
 #include <asm/bootparam.h>
 #include <errno.h>
 #include <stdint.h>

@@ -1,0 +1,149 @@
+/* virtio-mmio transport (version 2, virtio 1.2 §4.2.2): registers, queues, ioeventfd, irqfd. */
+#ifndef MICROVM_VIRTIO_MMIO_H
+#define MICROVM_VIRTIO_MMIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../vmm/errors.h"
+#include "../vmm/evloop.h"
+#include "virtqueue.h"
+
+/* VendorID register: "MVMM" in memory (byte) order, as QEMU's 0x554D4551 reads "QEMU". */
+#define VIRTIO_MMIO_VENDOR_MICROVM 0x4D4D564DU
+#define VIRTIO_MMIO_MAX_QUEUES	   8U
+#define VIRTIO_MMIO_CONFIG_MAX	   0xF00U /* config space 0x100..0xFFF */
+
+struct vm;
+struct virtio_dev;
+
+/* What a device tells the transport. The device owns this table (one per instance, since
+ * features depend on the instance's configuration) and fills it before virtio_mmio_init; the
+ * transport never changes it. Callbacks get the transport state; dev->priv is the device. */
+struct virtio_dev_ops {
+	const char *name;     /* e.g. "virtio-blk:rootfs": stats key and log prefix (< 32 chars) */
+	uint32_t device_id;   /* VIRTIO_ID_* */
+	uint64_t features;    /* offered features; VIRTIO_F_VERSION_1 is always added */
+	unsigned num_queues;  /* 1..VIRTIO_MMIO_MAX_QUEUES */
+	uint16_t queue_max;   /* QueueNumMax: a power of 2, <= VIRTQ_MAX_SIZE */
+	uint32_t config_size; /* bytes of device config space, <= VIRTIO_MMIO_CONFIG_MAX */
+
+	/* Config space access at [off, off+len), len 1, 2 or 4, naturally aligned, inside
+	 * config_size. Called on a vCPU thread with the device lock held. config_write may be
+	 * NULL (writes ignored). */
+	void (*config_read)(struct virtio_dev *dev, uint32_t off, void *data, uint32_t len);
+	void (*config_write)(struct virtio_dev *dev, uint32_t off, const void *data, uint32_t len);
+
+	/* Queue qi has buffers (a kick): pop, serve, push, then virtio_mmio_signal_used. Called
+	 * on the event thread with that queue's lock held, only while the queue is ready, the
+	 * driver has set DRIVER_OK and the device does not need a reset. */
+	void (*queue_notify)(struct virtio_dev *dev, struct virtq *q, unsigned qi);
+
+	/* The driver reset the device (Status = 0): forget negotiated state. Called on a vCPU
+	 * thread with the device lock and every queue lock held, after the queues are reset. May
+	 * be NULL. */
+	void (*reset)(struct virtio_dev *dev);
+
+	/* Print device-specific counters as JSON members, each preceded by a comma
+	 * (`,"in":3`). May be NULL. */
+	void (*stats)(struct virtio_dev *dev, FILE *f);
+};
+
+/* Counters shown by the exit stats. The notify/irq ones are kept by the transport; the device
+ * updates requests, read_bytes, write_bytes and errors. */
+struct virtio_dev_stats {
+	_Atomic uint64_t notify_ioeventfd;  /* kicks read from the queues' ioeventfds */
+	_Atomic uint64_t notify_mmio_exits; /* QueueNotify writes that trapped to user space */
+	_Atomic uint64_t irqs;		    /* irqfd writes */
+	_Atomic uint64_t requests;
+	_Atomic uint64_t read_bytes;
+	_Atomic uint64_t write_bytes;
+	_Atomic uint64_t errors;
+};
+
+struct virtio_mmio_queue {
+	struct virtq vq;	    /* ring state; guarded by lock */
+	pthread_mutex_t lock;	    /* held while the ring is served or (re)configured */
+	bool ready;		    /* QueueReady; written under the device lock and lock */
+	bool ioeventfd_on;	    /* KVM_IOEVENTFD assigned; device lock */
+	struct evloop_handler kick; /* the ioeventfd, in the loop for the VM's lifetime */
+	struct virtio_dev *dev;
+	unsigned index;
+};
+
+/* Transport state of one virtio-mmio device; the device embeds it. */
+struct virtio_dev {
+	const struct virtio_dev_ops *ops;
+	void *priv; /* the device */
+	struct vm *vm;
+	uint64_t base;
+	uint32_t gsi;
+
+	pthread_mutex_t lock; /* register state below; taken before any queue lock */
+	uint64_t device_features;
+	uint64_t driver_features;
+	uint32_t device_features_sel;
+	uint32_t driver_features_sel;
+	uint32_t queue_sel;
+	_Atomic uint32_t status;	   /* written under lock; NEEDS_RESET may be or-ed in */
+	_Atomic uint32_t interrupt_status; /* VIRTIO_MMIO_INT_* bits */
+	_Atomic uint32_t config_generation;
+	_Atomic uint32_t mmio_notify_pending; /* queues kicked through a trapped QueueNotify */
+	_Atomic int guest_error_logged;
+
+	int irq_fd;			   /* irqfd on gsi */
+	struct evloop_handler mmio_notify; /* eventfd: hands trapped kicks to the event thread */
+	struct virtio_mmio_queue queues[VIRTIO_MMIO_MAX_QUEUES];
+	struct virtio_dev_stats stats;
+};
+
+/* Make dev a virtio-mmio device on vm: take a window and GSI (vm_alloc_virtio_window), create
+ * the irqfd and bind it to the GSI, create one kick eventfd per queue and add it (and the
+ * trapped-notify eventfd) to vm->loop, register the MMIO handler and the stats. ops and priv
+ * must outlive the VM. Returns 0, or -errno with err filled: the fds made here are closed
+ * again, but a stats entry may stay registered, so dev must stay allocated until the VM is
+ * destroyed. Call before the loop runs. */
+int virtio_mmio_init(struct virtio_dev *dev, struct vm *vm, const struct virtio_dev_ops *ops,
+		     void *priv, struct errbuf *err);
+
+/* The MMIO handler (an io_handler_fn; opaque is the virtio_dev). Exposed for tests and
+ * host-side drivers that play the guest. */
+void virtio_mmio_access(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write);
+
+/* Serve queue qi as a kick does, for devices that also have host-side events (a tap turning
+ * readable, a timer): ops->queue_notify runs under the queue's lock, only while the queue is
+ * ready, DRIVER_OK is set and NEEDS_RESET is not. Returns whether it ran. Event thread only;
+ * never with one of this device's queue locks held. */
+bool virtio_mmio_serve_queue(struct virtio_dev *dev, unsigned qi);
+
+/* After pushing used buffers on q: raise the used-buffer interrupt if the driver wants one. */
+void virtio_mmio_signal_used(struct virtio_dev *dev, struct virtq *q);
+
+/* Set InterruptStatus bits (VIRTIO_MMIO_INT_VRING / _CONFIG) and write the irqfd. */
+void virtio_mmio_raise(struct virtio_dev *dev, uint32_t bits);
+
+/* A fatal error in the device or a queue: set DEVICE_NEEDS_RESET and raise a config change
+ * interrupt. Safe from any thread, with or without a queue lock held. */
+void virtio_mmio_needs_reset(struct virtio_dev *dev);
+
+/* The device's config space changed: bump ConfigGeneration and raise a config interrupt. */
+void virtio_mmio_config_changed(struct virtio_dev *dev);
+
+/* Log a guest (driver) error to stderr: only the first one per device is printed, the rest
+ * are counted in stats.errors by the caller. */
+void virtio_dev_guest_error(struct virtio_dev *dev, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Log a host-side failure (EIO from the backing file, a failed ioctl) the same way. */
+void virtio_dev_host_error(struct virtio_dev *dev, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Whether the driver accepted feature bit (after FEATURES_OK). */
+static inline bool virtio_dev_has(const struct virtio_dev *dev, unsigned bit)
+{
+	return (dev->driver_features >> bit) & 1U;
+}
+
+#endif
