@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=build/kernel
-if [ -s "$OUT/bzImage" ] && [ -s "$OUT/vmlinux" ]; then
+if [ -s "$OUT/bzImage" ] && [ -s "$OUT/vmlinux" ] && [ -s "$OUT/modules/order" ]; then
 	exit 0
 fi
 mkdir -p "$OUT/deb"
@@ -26,6 +26,15 @@ rm -rf "$OUT/root"
 dpkg-deb -x "$OUT"/deb/*.deb "$OUT/root"
 cp "$OUT"/root/boot/vmlinuz-* "$OUT/bzImage"
 cp "$OUT"/root/boot/config-* "$OUT/config"
+# The modules a full boot needs (Debian builds virtio as modules), in load order.
+mkdir -p "$OUT/modules"
+for m in drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio_mmio.ko \
+	drivers/block/virtio_blk.ko net/core/failover.ko drivers/net/net_failover.ko \
+	drivers/net/virtio_net.ko drivers/char/hw_random/virtio-rng.ko; do
+	cp "$OUT"/root/lib/modules/*/kernel/"$m" "$OUT/modules/"
+done
+printf '%s\n' virtio virtio_ring virtio_mmio virtio_blk failover net_failover virtio_net \
+	virtio-rng >"$OUT/modules/order"
 # The bzImage payload (setup header: payload_offset at 0x248, payload_length at 0x24c, both
 # relative to the protected-mode part after (setup_sects + 1) * 512 bytes) is the compressed
 # vmlinux ELF.

@@ -107,3 +107,53 @@ PY
 	boot_until "$K/bzImage" "ACPI: DSDT\|Kernel panic" 600
 	expect_early_log
 }
+
+@test "full boot to user space: initramfs loads virtio modules, writes a marker to /dev/vda, powers off" {
+	run "$M" --probe
+	echo "$output"
+	[[ "$output" == *"guest-cpu: native"* ]] ||
+		skip "guest kernel code is emulated here ($(grep guest-cpu <<<"$output")): a full boot would take hours"
+	[[ "$output" == *"guest-interrupts: yes"* ]] || skip "this KVM cannot deliver interrupts to guests"
+	command -v busybox >/dev/null && command -v cpio >/dev/null && command -v mkfs.ext2 >/dev/null ||
+		skip "busybox-static, cpio or e2fsprogs missing (make deps installs them)"
+	mkdir -p "$T/root/bin" "$T/root/lib/modules"
+	cp "$(command -v busybox)" "$T/root/bin/busybox"
+	cp "$K"/modules/*.ko "$K/modules/order" "$T/root/lib/modules/"
+	cat >"$T/root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /mnt
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /lib/modules/order); do insmod /lib/modules/$m.ko || echo "insmod $m failed"; done
+sleep 1
+mount -t ext4 /dev/vda /mnt && echo microvm-marker-ok >/mnt/marker && umount /mnt
+echo "entropy: $(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \n')"
+ip link set eth0 up && echo "eth0: $(cat /sys/class/net/eth0/operstate)"
+echo "init: done"
+sync
+reboot -f
+INIT
+	chmod +x "$T/root/init"
+	(cd "$T/root" && find . | cpio -o -H newc --quiet) >"$T/initramfs.cpio"
+	truncate -s 16M "$T/disk.img"
+	mkfs.ext2 -q -F "$T/disk.img"
+	cat >"$T/full.json" <<JSON
+{
+  "boot-source": { "kernel_image_path": "$K/vmlinux", "initrd_path": "$T/initramfs.cpio",
+                   "boot_args": "console=ttyS0 reboot=k panic=1 rdinit=/init" },
+  "machine-config": { "vcpu_count": 2, "mem_size_mib": 256 },
+  "drives": [ { "drive_id": "disk", "path_on_host": "$T/disk.img", "is_root_device": false,
+                "is_read_only": false } ],
+  "entropy": {}
+}
+JSON
+	run timeout 300 "$M" "$T/full.json"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"init: done"* ]]
+	[[ "$output" == *"entropy: "[0-9a-f]* ]]
+	debugfs -R "cat /marker" "$T/disk.img" 2>/dev/null | grep -q microvm-marker-ok
+}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "boot_linux.h"
@@ -22,6 +23,9 @@
 #define PROBE_MAGIC   0x42
 #define PROBE_IRQ_MAGIC 0x43
 #define PROBE_VECTOR  0x30
+#define PROBE_LOOP_CODE 0x6000ULL
+#define PROBE_LOOP_ITERS 20000U /* 40k instructions: ~30 ms emulated, ~20 us native */
+#define PROBE_NATIVE_MIPS 200.0
 
 static const struct {
 	int cap;
@@ -92,6 +96,33 @@ static void probe_report(struct vcpu *v, const char *what, uint8_t magic)
 		printf("%s: no (exit reason %u)\n", what, run->exit_reason);
 }
 
+/* Time a dec/jnz loop at CPL0: tells native execution from KVM's instruction emulator. */
+static void probe_speed(struct vcpu *v, struct vcpu_boot *boot)
+{
+	static const uint8_t loop[] = {0xB9, PROBE_LOOP_ITERS & 0xFF, (PROBE_LOOP_ITERS >> 8) & 0xFF,
+				       0, 0, 0xFF, 0xC9, 0x75, 0xFC, /* mov ecx, N; 1: dec; jnz */
+				       0xB0, 0x44, 0xE6, EXIT_PORT, 0xF4};
+	struct timespec t0, t1;
+	double us, mips;
+
+	boot->entry = PROBE_LOOP_CODE;
+	if (gmem_write(&v->vm->mem, PROBE_LOOP_CODE, loop, sizeof(loop)) < 0 ||
+	    vcpu_set_boot_state(v, boot) < 0) {
+		printf("guest-cpu: unknown (setup failed)\n");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (ioctl(v->fd, KVM_RUN, 0) < 0 || v->run->exit_reason != KVM_EXIT_IO) {
+		printf("guest-cpu: unknown (the timing loop did not finish)\n");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
+	mips = 2.0 * PROBE_LOOP_ITERS / (us > 0 ? us : 1);
+	printf("guest-cpu: %s (%.1f M instructions/s at CPL0)\n",
+	       mips >= PROBE_NATIVE_MIPS ? "native" : "emulated", mips);
+}
+
 static void probe_exceptions(struct vm *vm)
 {
 	struct vcpu v;
@@ -123,6 +154,7 @@ static void probe_exceptions(struct vm *vm)
 		printf("guest-interrupts: no (setup failed: %s)\n", strerror(-rc));
 	else
 		probe_report(&v, "guest-interrupts", PROBE_IRQ_MAGIC);
+	probe_speed(&v, &boot);
 }
 
 int probe_run(void)
