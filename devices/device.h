@@ -22,10 +22,10 @@ void device_type_register(struct device_type *t);
 /* Create all registered device types' instances, in ascending order. */
 int devices_create_all(struct vm *vm, const struct vm_config *cfg, struct errbuf *err);
 
-#define DEVICE_TYPE_REGISTER(var)                                                          \
-	static void __attribute__((constructor)) var##_register(void)                      \
-	{                                                                                   \
-		device_type_register(&(var));                                               \
+#define DEVICE_TYPE_REGISTER(var)                                                                  \
+	static void __attribute__((constructor)) var##_register(void)                              \
+	{                                                                                          \
+		device_type_register(&(var));                                                      \
 	}
 
 #endif

@@ -108,8 +108,8 @@ static uint8_t serial_msr(const struct serial *s)
 	if (!(s->mcr & UART_MCR_LOOP))
 		return UART_MSR_DEFAULT;
 	/* Loopback: CTS=RTS, DSR=DTR, RI=OUT1, DCD=OUT2. */
-	return (uint8_t)(((s->mcr & 0x02) << 3) | ((s->mcr & 0x01) << 5) |
-			 ((s->mcr & 0x04) << 4) | ((s->mcr & 0x08) << 4));
+	return (uint8_t)(((s->mcr & 0x02) << 3) | ((s->mcr & 0x01) << 5) | ((s->mcr & 0x04) << 4) |
+			 ((s->mcr & 0x08) << 4));
 }
 
 static uint8_t serial_read(struct serial *s, uint64_t off)

@@ -48,15 +48,24 @@ struct hvm_memmap_table_entry {
 extern const uint8_t builtin_hello_start[], builtin_hello_end[];
 extern const uint8_t builtin_selftest_start[], builtin_selftest_end[];
 
+static const struct builtin_guest {
+	const char *name;
+	const uint8_t *start, *end;
+} builtin_guests[] = {
+    {"hello", builtin_hello_start, builtin_hello_end},
+    {"selftest", builtin_selftest_start, builtin_selftest_end},
+};
+
 const uint8_t *builtin_image(const char *name, size_t *len)
 {
-	if (strcmp(name, "hello") == 0) {
-		*len = (size_t)(builtin_hello_end - builtin_hello_start);
-		return builtin_hello_start;
-	}
-	if (strcmp(name, "selftest") == 0) {
-		*len = (size_t)(builtin_selftest_end - builtin_selftest_start);
-		return builtin_selftest_start;
+	for (size_t i = 0; i < sizeof(builtin_guests) / sizeof(builtin_guests[0]); i++) {
+		const struct builtin_guest *g = &builtin_guests[i];
+
+		if (strcmp(name, g->name) == 0) {
+			/* Two symbols around one .incbin: compare addresses, not pointers. */
+			*len = (size_t)((uintptr_t)g->end - (uintptr_t)g->start);
+			return g->start;
+		}
 	}
 	return NULL;
 }
@@ -151,11 +160,12 @@ int boot_load_initrd(struct vm *vm, uint64_t kernel_end, uint64_t max_end, uint6
 		return err_set(err, len ? -EFBIG : -EINVAL,
 			       "boot-source.initrd_path: %s: %s (%llu bytes, RAM %llu MiB)", path,
 			       len ? "does not fit in guest RAM above the kernel" : "is empty",
-			       (unsigned long long)len, (unsigned long long)(vm->mem.ram_size / MiB));
+			       (unsigned long long)len,
+			       (unsigned long long)(vm->mem.ram_size / MiB));
 	}
 	while (done < len) {
-		ssize_t r = pread(fd, gmem_ptr(&vm->mem, at + done, len - done), len - done,
-				  (off_t)done);
+		ssize_t r =
+		    pread(fd, gmem_ptr(&vm->mem, at + done, len - done), len - done, (off_t)done);
 
 		if (r <= 0) {
 			rc = r < 0 ? -errno : -EIO;
@@ -192,8 +202,7 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t len, const char *w
 	return boot_pvh_setup(vm, initrd_addr, initrd_size, boot);
 }
 
-static int load_file(struct vm *vm, const char *path, struct vcpu_boot *boot,
-		     struct errbuf *err)
+static int load_file(struct vm *vm, const char *path, struct vcpu_boot *boot, struct errbuf *err)
 {
 	const char *key = "boot-source.kernel_image_path";
 	uint64_t size;
@@ -229,8 +238,8 @@ static int load_file(struct vm *vm, const char *path, struct vcpu_boot *boot,
 /* MP table and ACPI tables describing the vCPUs, the IOAPIC and every virtio window. */
 static int boot_tables(struct vm *vm, struct errbuf *err)
 {
-	struct acpi_config ac = {.n_vcpus = vm->n_vcpus, .virtio = vm->virtio,
-				 .n_virtio = vm->n_virtio};
+	struct acpi_config ac = {
+	    .n_vcpus = vm->n_vcpus, .virtio = vm->virtio, .n_virtio = vm->n_virtio};
 	int rc = mptable_build(&vm->mem, vm->n_vcpus, err);
 
 	if (rc == 0)

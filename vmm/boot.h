@@ -11,8 +11,8 @@
 struct vm;
 
 /* Default command line for Linux kernels when boot-source.boot_args is absent. */
-#define BOOT_DEFAULT_LINUX_ARGS                                                              \
-	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.nopnp "       \
+#define BOOT_DEFAULT_LINUX_ARGS                                                                    \
+	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.nopnp "              \
 	"i8042.dumbkbd"
 
 /* Load the configured image (file or built-in) and initrd into guest RAM and prepare the

@@ -10,10 +10,10 @@
 #include "layout.h"
 #include "vm.h"
 
-#define SETUP_HDR_OFF     0x1F1U
-#define BZ_MIN_VERSION    0x020CU /* 2.12: xloadflags, 64-bit entry */
-#define BZ_DEFAULT_LOAD   0x1000000ULL
-#define BOOT_HEAP_END     0xFE00U
+#define SETUP_HDR_OFF	  0x1F1U
+#define BZ_MIN_VERSION	  0x020CU /* 2.12: xloadflags, 64-bit entry */
+#define BZ_DEFAULT_LOAD	  0x1000000ULL
+#define BOOT_HEAP_END	  0xFE00U
 #define LOADER_TYPE_OTHER 0xFFU
 
 static uint16_t rd16(const uint8_t *p)
@@ -48,8 +48,8 @@ static int bz_check_magic(const uint8_t *img, size_t len, struct setup_header *h
 	return 0;
 }
 
-static int bz_choose_load(const struct setup_header *h, uint64_t ram_low,
-			  struct bzimage_info *bi, struct errbuf *err)
+static int bz_choose_load(const struct setup_header *h, uint64_t ram_low, struct bzimage_info *bi,
+			  struct errbuf *err)
 {
 	uint64_t align = h->kernel_alignment, at;
 
@@ -64,11 +64,12 @@ static int bz_choose_load(const struct setup_header *h, uint64_t ram_low,
 	bi->load_addr = at;
 	bi->init_size = h->init_size > bi->payload_size ? h->init_size : bi->payload_size;
 	if (bi->init_size > ram_low || at > ram_low - bi->init_size)
-		return err_set(err, -EFBIG,
-			       "bzImage: kernel needs 0x%llx bytes at 0x%llx, more than the %llu MiB "
-			       "of RAM below 3 GiB",
-			       (unsigned long long)bi->init_size, (unsigned long long)at,
-			       (unsigned long long)(ram_low / MiB));
+		return err_set(
+		    err, -EFBIG,
+		    "bzImage: kernel needs 0x%llx bytes at 0x%llx, more than the %llu MiB "
+		    "of RAM below 3 GiB",
+		    (unsigned long long)bi->init_size, (unsigned long long)at,
+		    (unsigned long long)(ram_low / MiB));
 	return 0;
 }
 
@@ -144,7 +145,8 @@ static int fill_boot_params(struct vm *vm, struct boot_params *bp, uint32_t cmdl
 	for (unsigned i = 0; i < n; i++)
 		bp->e820_table[i] = (struct boot_e820_entry){r[i].addr, r[i].size, r[i].type};
 	if (gmem_write(&vm->mem, BOOT_CMDLINE_ADDR, vm->cmdline, vm->cmdline_len + 1) < 0 ||
-	    gmem_write(&vm->mem, BOOT_PARAMS_ADDR, bp, sizeof(*bp)) < 0 || boot_identity_map(vm) < 0)
+	    gmem_write(&vm->mem, BOOT_PARAMS_ADDR, bp, sizeof(*bp)) < 0 ||
+	    boot_identity_map(vm) < 0)
 		return err_set(err, -EFBIG, "guest RAM too small for the boot structures");
 	return 0;
 }

@@ -13,14 +13,14 @@ struct vm;
 
 /* What the setup header of a bzImage says, after validation. */
 struct bzimage_info {
-	uint16_t version;          /* boot protocol version, >= 0x020C */
-	uint32_t setup_size;       /* bytes of real-mode setup before the 64-bit payload */
-	uint64_t payload_size;     /* protected-mode kernel bytes */
-	uint64_t load_addr;        /* where the payload goes */
-	uint64_t init_size;        /* memory the kernel needs from load_addr while booting */
-	uint32_t initrd_addr_max;  /* highest initrd byte address */
-	uint32_t cmdline_size;     /* longest command line, excluding NUL */
-	uint32_t payload_offset;   /* compressed payload inside the protected-mode part */
+	uint16_t version;	  /* boot protocol version, >= 0x020C */
+	uint32_t setup_size;	  /* bytes of real-mode setup before the 64-bit payload */
+	uint64_t payload_size;	  /* protected-mode kernel bytes */
+	uint64_t load_addr;	  /* where the payload goes */
+	uint64_t init_size;	  /* memory the kernel needs from load_addr while booting */
+	uint32_t initrd_addr_max; /* highest initrd byte address */
+	uint32_t cmdline_size;	  /* longest command line, excluding NUL */
+	uint32_t payload_offset;  /* compressed payload inside the protected-mode part */
 	uint32_t payload_length;
 };
 

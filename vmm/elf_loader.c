@@ -8,7 +8,7 @@
 #include "layout.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-#define ELF_MAX_PHNUM            128
+#define ELF_MAX_PHNUM		 128
 
 static int check_ehdr(const Elf64_Ehdr *eh, size_t len, struct errbuf *err)
 {

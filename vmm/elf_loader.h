@@ -10,9 +10,9 @@
 #include "guest_mem.h"
 
 struct elf_image {
-	bool has_pvh;       /* XEN_ELFNOTE_PHYS32_ENTRY note found */
+	bool has_pvh;	    /* XEN_ELFNOTE_PHYS32_ENTRY note found */
 	uint64_t pvh_entry; /* 32-bit physical entry (PVH) */
-	uint64_t entry;     /* e_entry translated to a physical address (64-bit entry) */
+	uint64_t entry;	    /* e_entry translated to a physical address (64-bit entry) */
 	uint64_t load_lo;   /* lowest loaded guest-physical address */
 	uint64_t load_hi;   /* highest loaded guest-physical address + 1 */
 };

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 struct guest_mem {
-	uint8_t *host;     /* ram_size bytes: low region first, then the high region */
+	uint8_t *host;	   /* ram_size bytes: low region first, then the high region */
 	uint64_t ram_size; /* all RAM, in bytes */
 	uint64_t low_size; /* RAM below MMIO_HOLE_START (== ram_size when it all fits) */
 };

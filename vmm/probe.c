@@ -15,44 +15,55 @@
 #include "vcpu.h"
 #include "vm.h"
 
-#define PROBE_IDT     0x1000ULL
-#define PROBE_HANDLER 0x2000ULL
-#define PROBE_CODE    0x3000ULL
-#define PROBE_IRQ_CODE 0x4000ULL
+#define PROBE_IDT	  0x1000ULL
+#define PROBE_HANDLER	  0x2000ULL
+#define PROBE_CODE	  0x3000ULL
+#define PROBE_IRQ_CODE	  0x4000ULL
 #define PROBE_IRQ_HANDLER 0x5000ULL
-#define PROBE_MAGIC   0x42
-#define PROBE_IRQ_MAGIC 0x43
-#define PROBE_VECTOR  0x30
-#define PROBE_LOOP_CODE 0x6000ULL
-#define PROBE_LOOP_ITERS 20000U /* 40k instructions: ~30 ms emulated, ~20 us native */
+#define PROBE_MAGIC	  0x42
+#define PROBE_IRQ_MAGIC	  0x43
+#define PROBE_VECTOR	  0x30
+#define PROBE_LOOP_CODE	  0x6000ULL
+#define PROBE_LOOP_ITERS  20000U /* 40k instructions: ~30 ms emulated, ~20 us native */
 #define PROBE_NATIVE_MIPS 200.0
 
 static const struct {
 	int cap;
 	const char *name;
 } probe_caps[] = {
-    {KVM_CAP_IRQCHIP, "irqchip"},        {KVM_CAP_IRQFD, "irqfd"},
-    {KVM_CAP_IOEVENTFD, "ioeventfd"},    {KVM_CAP_USER_MEMORY, "user-memory"},
-    {KVM_CAP_PIT2, "pit2"},              {KVM_CAP_IMMEDIATE_EXIT, "immediate-exit"},
-    {KVM_CAP_EXT_CPUID, "ext-cpuid"},    {KVM_CAP_SET_TSS_ADDR, "set-tss-addr"},
-    {KVM_CAP_NR_VCPUS, "nr-vcpus"},      {KVM_CAP_MAX_VCPUS, "max-vcpus"},
-    {KVM_CAP_IRQ_ROUTING, "irq-routing"}, {KVM_CAP_X86_ROBUST_SINGLESTEP, "robust-singlestep"},
+    {KVM_CAP_IRQCHIP, "irqchip"},
+    {KVM_CAP_IRQFD, "irqfd"},
+    {KVM_CAP_IOEVENTFD, "ioeventfd"},
+    {KVM_CAP_USER_MEMORY, "user-memory"},
+    {KVM_CAP_PIT2, "pit2"},
+    {KVM_CAP_IMMEDIATE_EXIT, "immediate-exit"},
+    {KVM_CAP_EXT_CPUID, "ext-cpuid"},
+    {KVM_CAP_SET_TSS_ADDR, "set-tss-addr"},
+    {KVM_CAP_NR_VCPUS, "nr-vcpus"},
+    {KVM_CAP_MAX_VCPUS, "max-vcpus"},
+    {KVM_CAP_IRQ_ROUTING, "irq-routing"},
+    {KVM_CAP_X86_ROBUST_SINGLESTEP, "robust-singlestep"},
 };
 
 /* 64-bit guest (paging on, as Linux runs): IDT gates 0..31 -> handler, which writes
  * PROBE_MAGIC to the exit port; the code executes ud2. */
 static int probe_guest_image(struct vm *vm)
 {
-	static const uint8_t handler[] = {0xB0, PROBE_MAGIC, 0xE6, EXIT_PORT, 0xF4}; /* mov al; out; hlt */
-	static const uint8_t code[] = {0x0F, 0x0B, 0xB0, 0x13, 0xE6, EXIT_PORT, 0xF4};   /* ud2; ... */
+	static const uint8_t handler[] = {0xB0, PROBE_MAGIC, 0xE6, EXIT_PORT,
+					  0xF4}; /* mov al; out; hlt */
+	static const uint8_t code[] = {0x0F, 0x0B,	0xB0, 0x13,
+				       0xE6, EXIT_PORT, 0xF4}; /* ud2; ... */
 	/* Interrupt test: enable the LAPIC, send ourselves a fixed IPI, sti. */
 	static const uint8_t irq_code[] = {
-	    0x48, 0xBF, 0x00, 0x00, 0xE0, 0xFE, 0, 0, 0, 0,             /* mov rdi, LAPIC */
-	    0xC7, 0x87, 0xF0, 0, 0, 0, 0xFF, 0x01, 0, 0,                 /* SVR = 0x1FF */
-	    0xC7, 0x87, 0x00, 0x03, 0, 0, PROBE_VECTOR, 0, 0x04, 0,      /* ICR: self, fixed */
-	    0xFB, 0xB9, 0xA0, 0x86, 0x01, 0x00,                           /* sti; mov ecx, 1e5 */
-	    0xFF, 0xC9, 0x75, 0xFC, 0xFA,                                 /* 1: dec; jnz 1b; cli */
-	    0xB0, 0x13, 0xE6, EXIT_PORT, 0xF4};                           /* no interrupt came */
+	    0x48, 0xBF, 0x00, 0x00,	 0xE0, 0xFE, 0,
+	    0,	  0,	0, /* mov rdi, LAPIC */
+	    0xC7, 0x87, 0xF0, 0,	 0,    0,    0xFF,
+	    0x01, 0,	0, /* SVR = 0x1FF */
+	    0xC7, 0x87, 0x00, 0x03,	 0,    0,    PROBE_VECTOR,
+	    0,	  0x04, 0,			     /* ICR: self, fixed */
+	    0xFB, 0xB9, 0xA0, 0x86,	 0x01, 0x00, /* sti; mov ecx, 1e5 */
+	    0xFF, 0xC9, 0x75, 0xFC,	 0xFA,	     /* 1: dec; jnz 1b; cli */
+	    0xB0, 0x13, 0xE6, EXIT_PORT, 0xF4};	     /* no interrupt came */
 	static const uint8_t irq_handler[] = {0xB0, PROBE_IRQ_MAGIC, 0xE6, EXIT_PORT, 0xF4};
 	int rc = boot_identity_map(vm);
 
@@ -99,9 +110,20 @@ static void probe_report(struct vcpu *v, const char *what, uint8_t magic)
 /* Time a dec/jnz loop at CPL0: tells native execution from KVM's instruction emulator. */
 static void probe_speed(struct vcpu *v, struct vcpu_boot *boot)
 {
-	static const uint8_t loop[] = {0xB9, PROBE_LOOP_ITERS & 0xFF, (PROBE_LOOP_ITERS >> 8) & 0xFF,
-				       0, 0, 0xFF, 0xC9, 0x75, 0xFC, /* mov ecx, N; 1: dec; jnz */
-				       0xB0, 0x44, 0xE6, EXIT_PORT, 0xF4};
+	static const uint8_t loop[] = {0xB9,
+				       PROBE_LOOP_ITERS & 0xFF,
+				       (PROBE_LOOP_ITERS >> 8) & 0xFF,
+				       0,
+				       0,
+				       0xFF,
+				       0xC9,
+				       0x75,
+				       0xFC, /* mov ecx, N; 1: dec; jnz */
+				       0xB0,
+				       0x44,
+				       0xE6,
+				       EXIT_PORT,
+				       0xF4};
 	struct timespec t0, t1;
 	double us, mips;
 

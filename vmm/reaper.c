@@ -13,8 +13,8 @@ static int recv_fd(int sock)
 {
 	char byte, ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-			     .msg_controllen = sizeof(ctl)};
+	struct msghdr msg = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
 	struct cmsghdr *c;
 	int fd = -1;
 
@@ -73,8 +73,8 @@ void reaper_handoff(int sock, int fd)
 {
 	char byte = 0, ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-			     .msg_controllen = sizeof(ctl)};
+	struct msghdr msg = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
 	struct cmsghdr *c;
 
 	if (sock < 0 || fd < 0)

@@ -117,8 +117,8 @@ int vcpu_create(struct vm *vm, struct vcpu *v, unsigned id)
 	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (v->fd < 0)
 		return -errno;
-	v->run = mmap(NULL, (size_t)vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd,
-		      0);
+	v->run =
+	    mmap(NULL, (size_t)vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 	if (v->run == MAP_FAILED) {
 		v->run = NULL;
 		return -errno;
@@ -139,8 +139,16 @@ int vcpu_create(struct vm *vm, struct vcpu *v, unsigned id)
 
 static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, uint8_t db, uint8_t l)
 {
-	*s = (struct kvm_segment){.base = 0, .limit = 0xFFFFFFFF, .selector = sel, .type = type,
-				  .present = 1, .dpl = 0, .db = db, .s = 1, .l = l, .g = 1};
+	*s = (struct kvm_segment){.base = 0,
+				  .limit = 0xFFFFFFFF,
+				  .selector = sel,
+				  .type = type,
+				  .present = 1,
+				  .dpl = 0,
+				  .db = db,
+				  .s = 1,
+				  .l = l,
+				  .g = 1};
 }
 
 /* Flat GDT at BOOT_GDT_ADDR: 0x08 code32 (PVH), 0x10 code64 and 0x18 data (Linux's __BOOT_CS
@@ -148,10 +156,9 @@ static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, uint8_t d
 static int write_boot_gdt(struct vm *vm)
 {
 	static const uint64_t gdt[4] = {
-	    0,
-	    0x00CF9B000000FFFFULL, /* 32-bit code */
-	    0x00AF9B000000FFFFULL, /* 64-bit code */
-	    0x00CF93000000FFFFULL, /* data */
+	    0, 0x00CF9B000000FFFFULL, /* 32-bit code */
+	    0x00AF9B000000FFFFULL,    /* 64-bit code */
+	    0x00CF93000000FFFFULL,    /* data */
 	};
 
 	return gmem_write(&vm->mem, BOOT_GDT_ADDR, gdt, sizeof(gdt));
@@ -175,8 +182,8 @@ static int set_sregs_long64(struct vcpu *v, struct kvm_sregs *sr)
 	set_seg(&sr->ds, 0x18, 0x3, 1, 0);
 	sr->es = sr->fs = sr->gs = sr->ss = sr->ds;
 	sr->cr3 = BOOT_PML4_ADDR;
-	sr->cr4 = 0x20;                  /* PAE */
-	sr->cr0 = 0x80050033;            /* PG | AM | WP | NE | ET | MP | PE */
+	sr->cr4 = 0x20;			   /* PAE */
+	sr->cr0 = 0x80050033;		   /* PG | AM | WP | NE | ET | MP | PE */
 	sr->efer = (1U << 8) | (1U << 10); /* LME | LMA */
 	(void)v;
 	return 0;
@@ -237,7 +244,8 @@ static void handle_io(struct vcpu *v)
 
 static bool is_queue_notify(const struct vm *vm, uint64_t addr)
 {
-	return addr >= VIRTIO_MMIO_BASE && addr < VIRTIO_MMIO_BASE + vm->n_virtio * VIRTIO_MMIO_SIZE &&
+	return addr >= VIRTIO_MMIO_BASE &&
+	       addr < VIRTIO_MMIO_BASE + vm->n_virtio * VIRTIO_MMIO_SIZE &&
 	       (addr & (VIRTIO_MMIO_SIZE - 1)) == 0x50;
 }
 

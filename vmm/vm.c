@@ -21,14 +21,14 @@ struct kvm_cap_need {
 };
 
 static const struct kvm_cap_need needed_caps[] = {
-	{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP (in-kernel irqchip)"},
-	{KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
-	{KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
-	{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
-	{KVM_CAP_PIT2, "KVM_CAP_PIT2"},
-	{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
-	{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
-	{KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP (in-kernel irqchip)"},
+    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
+    {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+    {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
 };
 
 int vm_open_kvm(struct vm *vm, struct errbuf *err)
@@ -67,14 +67,16 @@ static int vm_map_ram(struct vm *vm, uint64_t ram_size, struct errbuf *err)
 		return err_sys(err, -errno, "mmap of %llu MiB guest RAM",
 			       (unsigned long long)(ram_size / MiB));
 	gmem_init(&vm->mem, host, ram_size);
-	low = (struct kvm_userspace_memory_region){
-	    .slot = 0, .guest_phys_addr = 0, .memory_size = vm->mem.low_size,
-	    .userspace_addr = (uintptr_t)host};
+	low = (struct kvm_userspace_memory_region){.slot = 0,
+						   .guest_phys_addr = 0,
+						   .memory_size = vm->mem.low_size,
+						   .userspace_addr = (uintptr_t)host};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &low) < 0)
 		return err_sys(err, -errno, "KVM_SET_USER_MEMORY_REGION (low RAM)");
 	if (ram_size > vm->mem.low_size) {
 		high = (struct kvm_userspace_memory_region){
-		    .slot = 1, .guest_phys_addr = MMIO_HOLE_END,
+		    .slot = 1,
+		    .guest_phys_addr = MMIO_HOLE_END,
 		    .memory_size = ram_size - vm->mem.low_size,
 		    .userspace_addr = (uintptr_t)host + vm->mem.low_size};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &high) < 0)
@@ -98,15 +100,18 @@ static int vm_set_gsi_routing(struct vm *vm)
 		if (gsi == 2)
 			continue;
 		rt.e[n++] = (struct kvm_irq_routing_entry){
-		    .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-		    .u.irqchip = {.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+		    .gsi = gsi,
+		    .type = KVM_IRQ_ROUTING_IRQCHIP,
+		    .u.irqchip = {.irqchip =
+				      gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
 				  .pin = gsi % 8}};
 	}
 	for (uint32_t gsi = 0; gsi < 24; gsi++) {
 		if (gsi == 2)
 			continue;
 		rt.e[n++] = (struct kvm_irq_routing_entry){
-		    .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+		    .gsi = gsi,
+		    .type = KVM_IRQ_ROUTING_IRQCHIP,
 		    .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi}};
 	}
 	rt.r.nr = n;
@@ -182,8 +187,8 @@ void vm_destroy(struct vm *vm)
 	vm->stop_efd = vm->vm_fd = vm->kvm_fd = -1;
 }
 
-static int io_add(struct io_region *tab, unsigned *n, uint64_t base, uint64_t len,
-		  io_handler_fn fn, void *opaque)
+static int io_add(struct io_region *tab, unsigned *n, uint64_t base, uint64_t len, io_handler_fn fn,
+		  void *opaque)
 {
 	if (len == 0 || base + len < base)
 		return -EINVAL;
@@ -213,7 +218,8 @@ static bool io_dispatch(const struct io_region *tab, unsigned n, uint64_t addr, 
 	for (unsigned i = 0; i < n; i++) {
 		const struct io_region *r = &tab[i];
 
-		if (addr >= r->base && addr - r->base < r->len && len <= r->len - (addr - r->base)) {
+		if (addr >= r->base && addr - r->base < r->len &&
+		    len <= r->len - (addr - r->base)) {
 			r->fn(r->opaque, addr - r->base, data, len, is_write);
 			return true;
 		}

@@ -14,13 +14,12 @@
 #include "layout.h"
 
 #define VM_MAX_IO_REGIONS 48U
-#define VM_MAX_STATS      40U
+#define VM_MAX_STATS	  40U
 
 /* A PIO or MMIO access trapped to user space. off is relative to the region base; data holds
  * len (1, 2, 4 or 8) bytes, little endian: filled by the handler on reads. Runs on a vCPU
  * thread; handlers must tolerate concurrent calls from several vCPUs. */
-typedef void (*io_handler_fn)(void *opaque, uint64_t off, void *data, uint32_t len,
-			      bool is_write);
+typedef void (*io_handler_fn)(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write);
 
 struct io_region {
 	uint64_t base;
@@ -81,8 +80,8 @@ struct vm {
 	struct vcpu *vcpus;
 
 	int stop_status; /* -1 while running; set once by vm_request_stop */
-	int stop_efd;    /* eventfd written by vm_request_stop; the main thread waits on it */
-	bool seccomp;    /* install filters (false only with --no-seccomp) */
+	int stop_efd;	 /* eventfd written by vm_request_stop; the main thread waits on it */
+	bool seccomp;	 /* install filters (false only with --no-seccomp) */
 
 	/* Called first on every VM thread (the launcher installs the role's seccomp filter);
 	 * fd is the vCPU fd for VM_THREAD_VCPU, else -1. NULL: nothing to do. */

@@ -35,7 +35,8 @@ static uint32_t load_pvh(uint8_t *ram, const uint8_t *img)
 
 			while (n + 12 <= end) {
 				const Elf64_Nhdr *nh = (const void *)n;
-				uint32_t nsz = (nh->n_namesz + 3) & ~3U, dsz = (nh->n_descsz + 3) & ~3U;
+				uint32_t nsz = (nh->n_namesz + 3) & ~3U,
+					 dsz = (nh->n_descsz + 3) & ~3U;
 
 				if (nh->n_type == 18 && !memcmp(n + 12, "Xen", 4))
 					memcpy(&entry, n + 12 + nsz, 4);
@@ -48,10 +49,13 @@ static uint32_t load_pvh(uint8_t *ram, const uint8_t *img)
 
 static void boot_info(uint8_t *ram)
 {
-	struct start_info si = {.magic = 0x336ec578, .version = 1, .cmdline = 0x20000,
-				.memmap = 0x6400, .memmap_entries = 3};
-	uint64_t mm[3][3] = {{0, 0x9fc00, 1}, {0x9fc00, 0x60400, 2},
-			     {0x100000, RAM_SIZE - 0x100000, 1}};
+	struct start_info si = {.magic = 0x336ec578,
+				.version = 1,
+				.cmdline = 0x20000,
+				.memmap = 0x6400,
+				.memmap_entries = 3};
+	uint64_t mm[3][3] = {
+	    {0, 0x9fc00, 1}, {0x9fc00, 0x60400, 2}, {0x100000, RAM_SIZE - 0x100000, 1}};
 
 	for (int i = 0; i < 3; i++) {
 		memcpy(ram + 0x6400 + i * 24, &mm[i][0], 16);
@@ -64,8 +68,13 @@ static void set_pvh_regs(int vcpu, uint32_t entry)
 {
 	struct kvm_sregs sr;
 	struct kvm_regs regs = {.rflags = 2, .rip = entry, .rbx = 0x6000};
-	struct kvm_segment cs = {.limit = 0xffffffff, .selector = 0x08, .type = 0xb, .present = 1,
-				 .db = 1, .s = 1, .g = 1};
+	struct kvm_segment cs = {.limit = 0xffffffff,
+				 .selector = 0x08,
+				 .type = 0xb,
+				 .present = 1,
+				 .db = 1,
+				 .s = 1,
+				 .g = 1};
 	struct kvm_segment ds = cs;
 
 	ioctl(vcpu, KVM_GET_SREGS, &sr);
@@ -87,10 +96,11 @@ int main(int argc, char **argv)
 	struct stat st;
 	struct kvm_run *run;
 	uint8_t *ram, *img;
-	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + 256 * sizeof(cpuid->entries[0]));
+	struct kvm_cpuid2 *cpuid;
 
 	if (argc != 2 || kvm < 0 || (fd = open(argv[1], O_RDONLY)) < 0 || fstat(fd, &st) < 0)
 		return 100;
+	cpuid = calloc(1, sizeof(*cpuid) + 256 * sizeof(cpuid->entries[0]));
 	img = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	vm = ioctl(kvm, KVM_CREATE_VM, 0);
 	ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000UL);

@@ -39,8 +39,12 @@ static void make_img(struct img *im)
 	im->eh->e_phentsize = sizeof(Elf64_Phdr);
 	im->eh->e_phnum = 2;
 	im->eh->e_ehsize = sizeof(Elf64_Ehdr);
-	im->ph[0] = (Elf64_Phdr){.p_type = PT_LOAD, .p_offset = 1024, .p_vaddr = 0x100000,
-				 .p_paddr = 0x100000, .p_filesz = 64, .p_memsz = 128};
+	im->ph[0] = (Elf64_Phdr){.p_type = PT_LOAD,
+				 .p_offset = 1024,
+				 .p_vaddr = 0x100000,
+				 .p_paddr = 0x100000,
+				 .p_filesz = 64,
+				 .p_memsz = 128};
 	im->ph[1] = (Elf64_Phdr){.p_type = PT_NOTE, .p_offset = 512, .p_filesz = 20};
 	memcpy(im->b + 512, &nh, sizeof(nh));
 	memcpy(im->b + 512 + sizeof(nh), "Xen", 4);
