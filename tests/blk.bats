@@ -183,3 +183,42 @@ lacks_line() {
 	has_line '^# no virtio devices tested$'
 	has_line '^selftest: 0 passed, 0 failed$'
 }
+
+@test "stats: kicks arrive through ioeventfds (0 QueueNotify MMIO exits), interrupts through the irqfd" {
+	mkimg "$T/root.img" 64 0
+	mkimg "$T/b.img" 64 0
+	selftest_cfg "" "$(drive rootfs "$T/root.img" false)" "$(drive data "$T/b.img" false)"
+	run --separate-stderr timeout 120 "$M" --stats-file="$T/stats.json" "$T/vm.json"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	cat "$T/stats.json"
+	python3 - "$T/stats.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["exit_status"] == 0
+assert sum(v["exits"]["mmio_queue_notify"] for v in s["vcpus"]) == 0, "QueueNotify trapped"
+blk = {k: v for k, v in s["devices"].items() if k.startswith("virtio-blk")}
+assert len(blk) == 2, blk
+for name, d in blk.items():
+    assert d["notify_ioeventfd"] > 0, name
+    assert d["notify_mmio_exits"] == 0, name
+    assert d["irqs"] > 0, name
+    assert d["requests"] > 0 and d["write_bytes"] >= 512 and d["read_bytes"] >= 512, name
+PY
+}
+
+@test "a drive on a full filesystem: the write fails with an I/O error in the guest, the VM runs on" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to mount a small tmpfs"
+	mkdir "$T/small"
+	mount -t tmpfs -o size=64k tmpfs "$T/small" || skip "cannot mount tmpfs here"
+	truncate -s 1M "$T/small/disk.img"
+	head -c 65536 /dev/zero >"$T/small/filler" 2>/dev/null || true
+	selftest_cfg "selftest.sector=100" "$(drive rootfs "$T/small/disk.img" false)"
+	run_selftest
+	umount "$T/small"
+	[ "$status" -ge 1 ] && [ "$status" -le 63 ]
+	has_line '^not ok [0-9]+ - blk0 write sector 100'
+	# The device keeps serving requests after the error.
+	has_line '^ok [0-9]+ - blk0 flush$'
+	has_line '^selftest: [0-9]+ passed, [1-9][0-9]* failed$'
+}
