@@ -91,7 +91,7 @@ static int check_load(const struct guest_mem *m, const Elf64_Phdr *ph, unsigned 
 	if (hi < lo)
 		return err_set(err, -EFBIG, "PT_LOAD[%u] address range overflows", i);
 	if (lo < KERNEL_MIN_ADDR)
-		return err_set(err, -EINVAL,
+		return err_set(err, -ENOEXEC,
 			       "PT_LOAD[%u] at 0x%llx-0x%llx overlaps the boot data below 0x%llx",
 			       i, lo, hi, KERNEL_MIN_ADDR);
 	if (m && !gmem_ptr(m, lo, ph->p_memsz))

@@ -21,8 +21,8 @@ struct elf_image {
  * PT_LOAD to its physical address (zero-filling memsz beyond filesz). Every PT_LOAD must lie
  * in RAM at or above KERNEL_MIN_ADDR (below is boot data) and outside the MMIO hole; all
  * arithmetic is overflow-checked. Returns 0, -ENOEXEC (not ELF / wrong class / machine /
- * type / malformed headers), -EFBIG (segment does not fit in guest RAM), -EINVAL (over boot
- * data); err says which field. */
+ * type / malformed headers), -EFBIG (segment does not fit in guest RAM), -ENOEXEC also for a
+ * segment over the boot data; err says which field. */
 int elf_load(const struct guest_mem *m, const uint8_t *img, size_t len, struct elf_image *out,
 	     struct errbuf *err);
 

@@ -137,7 +137,7 @@ static void test_load_errors(void)
 	expect_fail(&im, sizeof(im.b), -ENOEXEC, "p_filesz > p_memsz");
 	make_img(&im);
 	im.ph[0].p_paddr = 0x7000;
-	expect_fail(&im, sizeof(im.b), -EINVAL, "boot data");
+	expect_fail(&im, sizeof(im.b), -ENOEXEC, "boot data");
 	make_img(&im);
 	im.ph[0].p_paddr = RAM - 64;
 	expect_fail(&im, sizeof(im.b), -EFBIG, "outside guest RAM");
