@@ -1,5 +1,6 @@
 /* Launch-latency harness: runs a command N times, timing exec -> first stdout byte and
  * exec -> exit; prints medians. Usage: launchtime N LABEL CMD [ARGS...] */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
