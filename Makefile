@@ -44,6 +44,7 @@ $(B)/microvm: $(OBJS) $(DEPS)/lib/libseccomp.a
 	strip -o $@ $@.debug
 
 -include firmware/firmware.mk
+include seccomp/seccomp.mk
 
 run: deps all
 	$(B)/microvm examples/hello.json
@@ -64,7 +65,7 @@ $(B)/unit/%: tests/unit/%.c $$(call sources_of,tests/unit/%.c) tests/unit/unit.h
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
 
-bats: all
+bats: all $(B)/microvm-test
 	bats --print-output-on-failure tests/
 
 test: deps

@@ -264,6 +264,9 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 	l.reaper_sock = -1;
 	vm_init(&l.vm, cfg);
 	l.vm.seccomp = !opts->no_seccomp;
+	if (opts->no_seccomp)
+		fprintf(stderr, "microvm: WARNING: --no-seccomp: no thread is confined by a seccomp "
+				"filter; use this only for debugging\n");
 	if (open_stats(&l, opts->stats_path) < 0)
 		return STATUS_USAGE;
 	if (setup_signals(&l) < 0) {

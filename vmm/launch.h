@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "../seccomp/jail.h"
 #include "config.h"
 #include "vm.h"
 
@@ -12,6 +13,7 @@ struct launch_opts {
 	const char *stats_path; /* NULL: none; "-": stderr */
 	bool check_only;
 	bool no_seccomp;
+	struct jail_config jail;
 };
 
 /* Build the VM, run it until it stops, and return the process exit status (see status.h).

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../devices/device.h"
+#include "../seccomp/jail.h"
 #include "boot.h"
 #include "config.h"
 #include "launch.h"
@@ -35,6 +36,35 @@ static const char usage_text[] =
     "65 config, 66 image, 67 KVM, 70 internal, 72 triple fault, 73 emulation error,\n"
     "74 seccomp violation, 75 jail, 128+N killed by signal N.\n";
 
+void confine_note_inherited_fds(void);
+
+/* Take the --jail* options out of argv (the jailer parses them). */
+static int parse_jail_args(int *argc, char **argv, struct launch_opts *o)
+{
+	struct errbuf err = {{0}};
+	int n = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		int rc = strncmp(argv[i], "--jail", 6) == 0
+			     ? jail_parse_option(&o->jail, argv[i], NULL, &err)
+			     : -ENOENT;
+
+		if (rc == -ENOENT)
+			argv[n++] = argv[i];
+		else if (rc < 0) {
+			fprintf(stderr, "microvm: %s\n", err.msg);
+			return -EINVAL;
+		}
+	}
+	*argc = n;
+	argv[n] = NULL;
+	if (jail_check_config(&o->jail, &err) < 0) {
+		fprintf(stderr, "microvm: %s\n", err.msg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct launch_opts *o)
 {
 	enum {
@@ -58,6 +88,8 @@ static int parse_args(int argc, char **argv, struct launch_opts *o)
 	};
 	int c;
 
+	if (parse_jail_args(&argc, argv, o) < 0)
+		return -EINVAL;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -104,6 +136,7 @@ int main(int argc, char **argv)
 	struct errbuf err = {{0}};
 	int rc;
 
+	confine_note_inherited_fds(); /* before any fd of ours exists */
 	if (parse_args(argc, argv, &opts) < 0)
 		return STATUS_USAGE;
 	rc = config_load_file(opts.config_path, &cfg, &err);
