@@ -75,7 +75,7 @@ expect_early_log() {
 }
 
 @test "Debian cloud vmlinux boots through PVH: banner, e820, command line, initrd, ACPI" {
-	boot_until "$K/vmlinux" "ACPI: DSDT\|Kernel panic" 300
+	boot_until "$K/vmlinux" "ACPI: Reserving APIC\|Kernel panic" 300
 	expect_early_log
 }
 
@@ -97,14 +97,14 @@ for i in range(phnum):
         n += 12 + (nsz + 3) // 4 * 4 + (dsz + 3) // 4 * 4
 open(sys.argv[2], 'wb').write(b)
 PY
-	boot_until "$T/vmlinux64" "ACPI: DSDT\|Kernel panic" 300
+	boot_until "$T/vmlinux64" "ACPI: Reserving APIC\|Kernel panic" 300
 	expect_early_log
 }
 
 @test "Debian cloud bzImage boots through the 64-bit boot protocol" {
 	[ -n "${MICROVM_SLOW_TESTS:-}" ] || [ -n "${CI:-}" ] ||
 		skip "decompressing the kernel takes minutes on emulated KVM (set MICROVM_SLOW_TESTS=1)"
-	boot_until "$K/bzImage" "ACPI: DSDT\|Kernel panic" 600
+	boot_until "$K/bzImage" "ACPI: Reserving APIC\|Kernel panic" 600
 	expect_early_log
 }
 

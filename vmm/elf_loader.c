@@ -121,6 +121,13 @@ static int resolve_entry(const Elf64_Ehdr *eh, const Elf64_Phdr *phs, struct elf
 			entry_ok = true;
 		}
 	}
+	/* Linux's vmlinux gives a physical e_entry (startup_64) with virtual p_vaddrs. */
+	for (unsigned i = 0; i < eh->e_phnum && !entry_ok; i++) {
+		if (in_load(&phs[i], eh->e_entry, true)) {
+			out->entry = eh->e_entry;
+			entry_ok = true;
+		}
+	}
 	if (out->has_pvh && !pvh_ok)
 		return err_set(err, -ENOEXEC, "PVH entry 0x%llx is not inside any PT_LOAD",
 			       (unsigned long long)out->pvh_entry);

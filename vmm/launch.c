@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../devices/device.h"
@@ -27,9 +28,18 @@ struct launcher {
 	int sig_fd;
 	FILE *stats;
 	int reaper_sock;
+	uint64_t start_ns, ready_ns; /* launch() entry; just before the vCPUs are released */
 	struct termios saved_tty;
 	bool tty_saved;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 static int status_for_errno(int rc, int fallback)
 {
@@ -225,7 +235,8 @@ static void write_stats(struct launcher *l, int status)
 
 	if (!f)
 		return;
-	fprintf(f, "{\"exit_status\":%d,\"vcpus\":[", status);
+	fprintf(f, "{\"exit_status\":%d,\"launch_us\":%llu,\"vcpus\":[", status,
+		(unsigned long long)((l->ready_ns - l->start_ns) / 1000));
 	for (unsigned i = 0; i < vm->n_vcpus; i++) {
 		fputs(i ? "," : "", f);
 		vcpu_print_stats(&l->vcpus[i], f);
@@ -260,6 +271,7 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 	static struct launcher l;
 	int status;
 
+	l.start_ns = now_ns();
 	l.sig_fd = -1;
 	l.reaper_sock = -1;
 	vm_init(&l.vm, cfg);
@@ -288,6 +300,7 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 		tty_restore(&l);
 		return STATUS_INTERNAL;
 	}
+	l.ready_ns = now_ns();
 	if (launch_thread_init(&l.vm, VM_THREAD_CONTROL) < 0)
 		vm_request_stop(&l.vm, STATUS_INTERNAL);
 	pthread_barrier_wait(&l.vm.start_barrier);

@@ -40,6 +40,37 @@ for who in microvm qemu; do
 	echo "ratio $who/floor: first-byte $(ratio "$who" 4), exit $(ratio "$who" 8) (target for microvm <= 1.10x)"
 done
 
+# launch_us (exit stats): launch() entry -> the vCPUs released to run the guest's first
+# instruction; median of 5 runs per case, the guest stopped by SIGTERM once it runs.
+launch_us() { # IMAGE MEM_MIB [microvm options...]
+	local img=$1 mem=$2 i v=()
+	shift 2
+	printf '{"boot-source":{"kernel_image_path":"%s","boot_args":"console=ttyS0"},"machine-config":{"mem_size_mib":%d}}\n' \
+		"$img" "$mem" >"$B/k.json"
+	for i in 1 2 3 4 5; do
+		timeout -s TERM 1 build/microvm "$@" --stats-file="$B/k.stats" "$B/k.json" >/dev/null 2>&1
+		v+=("$(sed -n 's/.*"launch_us":\([0-9]*\).*/\1/p' "$B/k.stats")")
+	done
+	printf '%s\n' "${v[@]}" | sort -n | sed -n 3p
+}
+echo "-- host-side launch time to the guest's first instruction (launch_us, median of 5)"
+if bash ci/fetch-kernel.sh >/dev/null 2>&1; then
+	for img in build/kernel/bzImage build/kernel/vmlinux; do
+		for mem in 128 1024; do
+			printf '%-24s %5d MiB: %6s us\n' "$img" "$mem" "$(launch_us "$img" "$mem")"
+		done
+	done
+else
+	echo "kernel launch: skipped: ci/fetch-kernel.sh could not fetch Debian's cloud kernel"
+fi
+printf '%-24s %5d MiB: %6s us\n' "builtin:hello" 128 "$(launch_us builtin:hello 128)"
+if [ "$(id -u)" -eq 0 ]; then
+	"$B/launchtime" "$N" "jailed" build/microvm --jail "$cfg" | tee "$B/jailed.txt"
+	echo "jail cost: exit $(ratio jailed 8) of the floor vs microvm $(ratio microvm 8)"
+else
+	echo "jailed launch: skipped: --jail needs root"
+fi
+
 echo "-- launcher RSS excluding guest RAM (hello spinning, 128 MiB guest)"
 echo '{"boot-source":{"kernel_image_path":"builtin:hello","boot_args":"hello.action=spin"},"machine-config":{"mem_size_mib":128}}' >"$B/spin.json"
 build/microvm "$B/spin.json" >/dev/null 2>&1 &

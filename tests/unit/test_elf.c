@@ -183,6 +183,10 @@ static void test_notes(void)
 	CHECK_EQ(load(&im, sizeof(im.b), &ei, &e), 0);
 	CHECK(!ei.has_pvh);
 	CHECK_EQ(ei.entry, 0x100020);
+	/* Linux vmlinux: virtual p_vaddr, physical e_entry. */
+	im.eh->e_entry = 0x100040;
+	CHECK_EQ(load(&im, sizeof(im.b), &ei, &e), 0);
+	CHECK_EQ(ei.entry, 0x100040);
 }
 
 int main(void)
