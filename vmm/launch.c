@@ -285,9 +285,10 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 		fprintf(stderr, "microvm: signal setup failed\n");
 		return STATUS_INTERNAL;
 	}
+	/* The reaper is forked before the jail so that it lives outside the jail's PID
+	 * namespace: its teardown of the VM must not hold up the jailed process's exit. */
+	l.reaper_sock = reaper_start();
 	status = launch_prepare(&l.vm, opts);
-	if (status == 0)
-		l.reaper_sock = reaper_start();
 	if (status == 0)
 		status = build_vm(&l, cfg);
 	if (status == 0)

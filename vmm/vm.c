@@ -157,10 +157,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *err)
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0)
 		return err_sys(err, -errno, "KVM_CREATE_VM");
-	rc = vm_create_irqchip(vm, err);
+	/* RAM before the irqchip: on this host a first memslot added after KVM_CREATE_IRQCHIP
+	 * costs 5-7 ms, before it 0.1 ms (the irqchip's own setup is then as cheap). */
+	rc = vm_map_ram(vm, cfg->machine.mem_size_mib * MiB, err);
 	if (rc < 0)
 		return rc;
-	rc = vm_map_ram(vm, cfg->machine.mem_size_mib * MiB, err);
+	rc = vm_create_irqchip(vm, err);
 	if (rc < 0)
 		return rc;
 	rc = evloop_init(&vm->loop);
