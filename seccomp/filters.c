@@ -43,6 +43,7 @@ static const char *const role_names[SECCOMP_ROLE_COUNT] = {
     [SECCOMP_ROLE_CONTROL] = "control",
     [SECCOMP_ROLE_VCPU] = "vcpu",
     [SECCOMP_ROLE_EVENT] = "event",
+    [SECCOMP_ROLE_WAITER] = "waiter",
 };
 
 /* The calling thread's role for the SIGSYS message; -1 until seccomp_install. */

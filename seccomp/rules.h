@@ -26,7 +26,9 @@ enum rule_fd {
 	FD_ANY,
 	FD_VM,	  /* the vm_fd given to seccomp_install */
 	FD_VCPU,  /* the vcpu_fd given to seccomp_install */
-	FD_STDIN, /* 0: the terminal the control thread restores */
+	FD_STDIN,  /* 0: the terminal the control thread restores */
+	FD_STDOUT, /* 1 */
+	FD_STDERR, /* 2 */
 };
 
 /* Allow syscall nr when: fd != FD_ANY → (A0 & 0xffffffff) == that fd, and arg != 0 →
@@ -72,14 +74,15 @@ static const struct rule common_rules[] = {
 };
 
 /* The main thread once the VM runs: wait for a signal or a stop request, kick the vCPUs out
- * of KVM_RUN, stop the event loop, join, print stats, restore the terminal, hand the VM fd to
- * the reaper, exit. */
+ * of KVM_RUN, stop the event loop, join, print stats, restore the terminal, close stdout and
+ * stderr and write the exit status to the waiter (vmm/waiter.h), exit. */
 static const struct rule control_rules[] = {
     ANY(poll),				  /* signalfd + stop eventfd */
     ANY(read),				  /* signalfd */
     ARG(tkill, 1, ~(uint64_t)0, SIGUSR1), /* pthread_kill: kick a vCPU out of KVM_RUN */
     IOCTL(FD_STDIN, TCSETS),		  /* tcsetattr(0, TCSANOW): restore the terminal */
-    ANY(sendmsg),			  /* reaper_handoff: SCM_RIGHTS of the VM fd */
+    {__SNR_close, FD_STDOUT, 0, 0, 0},	  /* waiter_report: let the caller see EOF */
+    {__SNR_close, FD_STDERR, 0, 0, 0},
 };
 
 /* vCPU threads: the KVM_RUN loop and the PIO/MMIO handlers that run on it. */
@@ -105,6 +108,16 @@ static const struct rule event_rules[] = {
     ANY(exit),			/* thread exit */
 };
 
+/* The waiter process: the status pipe and signalfd, forwarding signals, reaping the worker. */
+static const struct rule waiter_rules[] = {
+    ANY(poll),				 /* status pipe + signalfd */
+    ANY(read),				 /* status pipe, signalfd */
+    ARG(kill, 1, ~(uint64_t)0, SIGINT),	 /* forward to the worker */
+    ARG(kill, 1, ~(uint64_t)0, SIGTERM),
+    ARG(kill, 1, ~(uint64_t)0, SIGHUP),
+    ANY(wait4),				 /* the worker ended without reporting */
+};
+
 struct rule_set {
 	const struct rule *rules;
 	size_t n;
@@ -116,6 +129,7 @@ static const struct rule_set role_rules[SECCOMP_ROLE_COUNT] = {
     [SECCOMP_ROLE_CONTROL] = {control_rules, RULES_N(control_rules)},
     [SECCOMP_ROLE_VCPU] = {vcpu_rules, RULES_N(vcpu_rules)},
     [SECCOMP_ROLE_EVENT] = {event_rules, RULES_N(event_rules)},
+    [SECCOMP_ROLE_WAITER] = {waiter_rules, RULES_N(waiter_rules)},
 };
 
 #endif

@@ -21,6 +21,7 @@ enum seccomp_role {
 	SECCOMP_ROLE_CONTROL, /* the main thread once the VM runs: signals, stop, join, stats */
 	SECCOMP_ROLE_VCPU,    /* one per vCPU: the KVM_RUN loop and PIO/MMIO handlers */
 	SECCOMP_ROLE_EVENT,   /* the event thread: epoll loop driving the devices */
+	SECCOMP_ROLE_WAITER,  /* the waiter process (vmm/waiter.h): waits for the exit status */
 	SECCOMP_ROLE_COUNT,
 };
 

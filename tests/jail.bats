@@ -40,12 +40,13 @@ cfg() {
 JSON
 }
 
-# jailed PARENT: the pid of the jailed process (the jail parent's only child), once it has
-# started its vCPU threads (4 s at most).
+# jailed WAITER: the pid of the jailed process (waiter -> worker, the jail parent -> its only
+# child), once it has started its vCPU threads (4 s at most).
 jailed() {
-	local i c=
+	local i c= w
 	for ((i = 0; i < 80; i++)); do
-		c=$(tr -d ' \n' <"/proc/$1/task/$1/children" 2>/dev/null || true)
+		w=$(tr -d ' \n' <"/proc/$1/task/$1/children" 2>/dev/null || true)
+		c=$(tr -d ' \n' <"/proc/$w/task/$w/children" 2>/dev/null || true)
 		if [ -n "$c" ] && [ "$(ls "/proc/$c/task" 2>/dev/null | wc -l)" -ge 3 ] &&
 			grep -q '^Uid:' "/proc/$c/status" && ! grep -q '^Uid:[[:space:]]0' "/proc/$c/status"; then
 			echo "$c"
@@ -89,6 +90,11 @@ jailed() {
 	PID=
 	echo "status $rc"
 	[ "$rc" -eq 143 ]
+	# The waiter exits with the status first; the VM process tears down right after.
+	for ((i = 0; i < 100; i++)); do
+		[ ! -e "/proc/$C" ] && break
+		sleep 0.05
+	done
 	[ ! -e "/proc/$C" ]
 }
 
@@ -182,6 +188,11 @@ jailed() {
 	PID=
 	echo "status $rc"
 	[ "$rc" -eq 143 ]
+	# The jail parent removes the cgroup once the VM process is gone (after the waiter exits).
+	for ((i = 0; i < 100; i++)); do
+		[ ! -d "$CG" ] && break
+		sleep 0.05
+	done
 	[ ! -d "$CG" ]
 }
 

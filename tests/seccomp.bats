@@ -51,6 +51,17 @@ user_tasks() {
 	done
 }
 
+# worker PID: the launcher's worker process, the waiter's only child (vmm/waiter.h) (5 s at most).
+worker() {
+	local i c
+	for ((i = 0; i < 100; i++)); do
+		c=$(tr -d ' \n' <"/proc/$1/task/$1/children" 2>/dev/null || true)
+		[ -n "$c" ] && echo "$c" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # wait_filtered PID N: until N user threads exist and all show "Seccomp: 2" (5 s at most).
 wait_filtered() {
 	local i t n ok
@@ -70,12 +81,14 @@ wait_filtered() {
 	cfg "hello.action=spin" 2
 	"$M" "$T/vm.json" </dev/null >"$T/out" 2>"$T/err" &
 	PID=$!
-	# control + event + 2 vCPUs
-	wait_filtered "$PID" 4 || {
-		grep -H -E '^(Name|Seccomp|NoNewPrivs):' /proc/"$PID"/task/*/status || true
+	W=$(worker "$PID")
+	# control + event + 2 vCPUs in the worker; the waiter is filtered too.
+	wait_filtered "$W" 4 || {
+		grep -H -E '^(Name|Seccomp|NoNewPrivs):' /proc/"$W"/task/*/status || true
 		false
 	}
-	for t in $(user_tasks "$PID"); do
+	wait_filtered "$PID" 1
+	for t in $(user_tasks "$PID") $(user_tasks "$W"); do
 		echo "$t: $(grep -E '^(Seccomp|NoNewPrivs):' "$t/status" | tr '\n\t' '  ')"
 		grep -q '^Seccomp:[[:space:]]*2$' "$t/status"
 		grep -q '^NoNewPrivs:[[:space:]]*1$' "$t/status"
@@ -94,12 +107,13 @@ wait_filtered() {
 	cfg "hello.action=spin" 1
 	"$M" --no-seccomp "$T/vm.json" </dev/null >/dev/null 2>&1 &
 	PID=$!
+	W=$(worker "$PID")
 	for ((i = 0; i < 100; i++)); do
-		[ "$(user_tasks "$PID" | wc -l)" -ge 3 ] && break
+		[ "$(user_tasks "$W" | wc -l)" -ge 3 ] && break
 		sleep 0.05
 	done
 	sleep 0.2
-	for t in $(user_tasks "$PID"); do
+	for t in $(user_tasks "$PID") $(user_tasks "$W"); do
 		grep -q '^Seccomp:[[:space:]]*0$' "$t/status"
 	done
 	kill -TERM "$PID"

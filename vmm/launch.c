@@ -15,7 +15,7 @@
 
 #include "../devices/device.h"
 #include "boot.h"
-#include "reaper.h"
+#include "waiter.h"
 #include "status.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -27,7 +27,7 @@ struct launcher {
 	bool event_started;
 	int sig_fd;
 	FILE *stats;
-	int reaper_sock;
+	int status_fd; /* waiter_report's pipe, -1 without a waiter */
 	uint64_t start_ns, ready_ns; /* launch() entry; just before the vCPUs are released */
 	struct termios saved_tty;
 	bool tty_saved;
@@ -200,14 +200,18 @@ static int start_threads(struct launcher *l)
 static void wait_for_stop(struct launcher *l)
 {
 	struct vm *vm = &l->vm;
-	struct pollfd fds[2] = {{.fd = l->sig_fd, .events = POLLIN},
-				{.fd = vm->stop_efd, .events = POLLIN}};
+	/* The status pipe reports POLLERR once the waiter is gone (killed): stop then too. */
+	struct pollfd fds[3] = {{.fd = l->sig_fd, .events = POLLIN},
+				{.fd = vm->stop_efd, .events = POLLIN},
+				{.fd = l->status_fd, .events = 0}};
 
 	while (!vm_stopping(vm)) {
 		struct signalfd_siginfo si;
 
-		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+		if (poll(fds, 3, -1) < 0 && errno != EINTR)
 			break;
+		if (fds[2].revents & (POLLERR | POLLHUP))
+			vm_request_stop(vm, STATUS_SIGNAL_BASE + SIGKILL);
 		if (read(l->sig_fd, &si, sizeof(si)) == sizeof(si))
 			vm_request_stop(vm, STATUS_SIGNAL_BASE + (int)si.ssi_signo);
 	}
@@ -273,7 +277,6 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 
 	l.start_ns = now_ns();
 	l.sig_fd = -1;
-	l.reaper_sock = -1;
 	vm_init(&l.vm, cfg);
 	l.vm.seccomp = !opts->no_seccomp;
 	if (opts->no_seccomp)
@@ -285,9 +288,9 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 		fprintf(stderr, "microvm: signal setup failed\n");
 		return STATUS_INTERNAL;
 	}
-	/* The reaper is forked before the jail so that it lives outside the jail's PID
-	 * namespace: its teardown of the VM must not hold up the jailed process's exit. */
-	l.reaper_sock = reaper_start();
+	/* Fork the waiter first: the caller's process then exits as soon as the status is known,
+	 * before the kernel tears the VM down. */
+	l.status_fd = waiter_fork(!opts->no_seccomp);
 	status = launch_prepare(&l.vm, opts);
 	if (status == 0)
 		status = build_vm(&l, cfg);
@@ -310,6 +313,6 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 	tty_restore(&l);
 	status = __atomic_load_n(&l.vm.stop_status, __ATOMIC_ACQUIRE);
 	write_stats(&l, status);
-	reaper_handoff(l.reaper_sock, l.vm.vm_fd);
+	waiter_report(l.status_fd, status);
 	return status;
 }

@@ -13,8 +13,8 @@
 
 #include "../rules.h"
 
-static const char *const role_upper[SECCOMP_ROLE_COUNT] = {"CONTROL", "VCPU", "EVENT"};
-static const char *const role_lower[SECCOMP_ROLE_COUNT] = {"control", "vcpu", "event"};
+static const char *const role_upper[SECCOMP_ROLE_COUNT] = {"CONTROL", "VCPU", "EVENT", "WAITER"};
+static const char *const role_lower[SECCOMP_ROLE_COUNT] = {"control", "vcpu", "event", "waiter"};
 static size_t gen_len[SECCOMP_ROLE_COUNT], gen_nvm[SECCOMP_ROLE_COUNT],
     gen_nvcpu[SECCOMP_ROLE_COUNT];
 
@@ -42,6 +42,12 @@ static void add(scmp_filter_ctx ctx, const struct rule *r)
 		break;
 	case FD_STDIN:
 		fd = 0;
+		break;
+	case FD_STDOUT:
+		fd = 1;
+		break;
+	case FD_STDERR:
+		fd = 2;
 		break;
 	}
 	/* The kernel takes fds as unsigned int: compare the low 32 bits. */

@@ -165,10 +165,11 @@ static uint32_t eval(enum seccomp_role role, int nr, uint64_t a0, uint64_t a1, u
 
 /* --- the expected lists --- */
 
-#define ROLES_ALL 7U
+#define ROLES_ALL 15U
 #define R_CONTROL (1U << SECCOMP_ROLE_CONTROL)
 #define R_VCPU	  (1U << SECCOMP_ROLE_VCPU)
 #define R_EVENT	  (1U << SECCOMP_ROLE_EVENT)
+#define R_WAITER  (1U << SECCOMP_ROLE_WAITER)
 
 /* Each allowed syscall once, with arguments it is allowed with. */
 struct allowed_call {
@@ -192,11 +193,14 @@ static const struct allowed_call allowed[] = {
     {ROLES_ALL, SYS_munmap, 0x10000, 4096, 0},
     {ROLES_ALL, SYS_madvise, 0x10000, 4096, MADV_FREE},
     {ROLES_ALL, SYS_mremap, 0x10000, 4096, 8192},
-    {R_CONTROL, SYS_poll, 0, 2, (uint64_t)-1},
-    {R_CONTROL | R_EVENT, SYS_read, 3, 0, 128},
+    {R_CONTROL | R_WAITER, SYS_poll, 0, 2, (uint64_t)-1},
+    {R_WAITER, SYS_kill, 1234, SIGTERM, 0},
+    {R_WAITER, SYS_wait4, 1234, 0, 0},
+    {R_CONTROL | R_EVENT | R_WAITER, SYS_read, 3, 0, 128},
     {R_CONTROL, SYS_tkill, 1234, SIGUSR1, 0},
     {R_CONTROL, SYS_ioctl, 0, TCSETS, 0},
-    {R_CONTROL, SYS_sendmsg, 5, 0, 0},
+    {R_CONTROL, SYS_close, 1, 0, 0},
+    {R_CONTROL, SYS_close, 2, 0, 0},
     {R_VCPU, SYS_ioctl, VCPU_FD, KVM_RUN, 0},
     {R_VCPU | R_EVENT, SYS_exit, 0, 0, 0},
     {R_EVENT, SYS_epoll_pwait, 7, 0, 32},
@@ -231,6 +235,11 @@ static const struct call_case cases[] = {
      "KVM_RUN, fd with high bits (the kernel truncates to unsigned int)"},
     /* forbidden everywhere */
     {ROLES_ALL, SYS_execve, 0, 0, 0, TRAP, "execve"},
+    {R_CONTROL, SYS_close, 5, 0, 0, TRAP, "close of anything but stdout/stderr"},
+    {R_WAITER, SYS_kill, 1234, SIGKILL, 0, TRAP, "waiter: kill with SIGKILL"},
+    {R_WAITER, SYS_kill, 1234, SIGINT, 0, ALLOW, "waiter: forward SIGINT"},
+    {R_WAITER, SYS_kill, 1234, SIGHUP, 0, ALLOW, "waiter: forward SIGHUP"},
+    {R_VCPU | R_EVENT, SYS_close, 1, 0, 0, TRAP, "close outside the control thread"},
     {ROLES_ALL, SYS_execveat, 0, 0, 0, TRAP, "execveat"},
     {ROLES_ALL, SYS_open, 0, O_RDONLY, 0, TRAP, "open"},
     {ROLES_ALL, SYS_openat, (uint64_t)AT_FDCWD, 0, O_RDONLY, TRAP, "openat"},
@@ -401,6 +410,7 @@ static void test_exhaustive(void)
 			    {VM_FD, KVM_IOEVENTFD, 0},
 			    {0, TCSETS, 0},
 			    {0, SIGUSR1, 0},
+			    {0, SIGTERM, 0},
 			    {3, 0, PROT_READ},
 			};
 			for (size_t p = 0; p < sizeof(probes) / sizeof(probes[0]); p++)
