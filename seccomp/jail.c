@@ -491,6 +491,11 @@ int jail_prepare(const struct jail_config *jc, struct errbuf *err)
 	}
 	if (pid > 0) {
 		close(pfd[0]);
+		/* Hold nothing of the caller's but the watch pipe: stdout/stderr and the waiter's
+		 * status pipe must close when the jailed process is done with them. */
+		if (pfd[1] > 0)
+			syscall(SYS_close_range, 0U, (unsigned)pfd[1] - 1, 0U);
+		syscall(SYS_close_range, (unsigned)pfd[1] + 1, ~0U, 0U);
 		parent_wait(pid, &waitset, jc->cgroup[0] ? &cg : NULL);
 	}
 
