@@ -1,4 +1,5 @@
-/* PVH boot protocol structures (Xen's arch-x86/hvm/start_info.h), as the launcher fills them. */
+/* PVH boot protocol structures (Xen arch-x86/hvm/start_info.h): the launcher (vmm/boot.c) writes
+ * them, the firmware reads them. */
 #ifndef FW_PVH_H
 #define FW_PVH_H
 

@@ -10,40 +10,14 @@
 #include <unistd.h>
 
 #include "acpi.h"
+#include "../firmware/pvh.h"
 #include "boot_linux.h"
 #include "elf_loader.h"
 #include "layout.h"
 #include "mptable.h"
 #include "vm.h"
 
-#define PVH_START_MAGIC 0x336ec578U
-
-struct hvm_start_info {
-	uint32_t magic;
-	uint32_t version;
-	uint32_t flags;
-	uint32_t nr_modules;
-	uint64_t modlist_paddr;
-	uint64_t cmdline_paddr;
-	uint64_t rsdp_paddr;
-	uint64_t memmap_paddr;
-	uint32_t memmap_entries;
-	uint32_t reserved;
-};
-
-struct hvm_modlist_entry {
-	uint64_t paddr;
-	uint64_t size;
-	uint64_t cmdline_paddr;
-	uint64_t reserved;
-};
-
-struct hvm_memmap_table_entry {
-	uint64_t addr;
-	uint64_t size;
-	uint32_t type;
-	uint32_t reserved;
-};
+/* One definition of the PVH structures, shared with the firmware that reads them. */
 
 extern const uint8_t builtin_hello_start[], builtin_hello_end[];
 extern const uint8_t builtin_selftest_start[], builtin_selftest_end[];
@@ -95,7 +69,7 @@ int boot_pvh_setup(struct vm *vm, uint64_t initrd_addr, uint64_t initrd_size,
 	struct hvm_memmap_table_entry mm[8];
 	struct hvm_modlist_entry mod = {.paddr = initrd_addr, .size = initrd_size};
 	struct hvm_start_info si = {
-	    .magic = PVH_START_MAGIC,
+	    .magic = HVM_START_MAGIC_VALUE,
 	    .version = 1,
 	    .nr_modules = initrd_size ? 1 : 0,
 	    .modlist_paddr = initrd_size ? BOOT_MODLIST_ADDR : 0,
