@@ -7,12 +7,14 @@
 #define MICROVM_SECCOMP_RULES_H
 
 #include <linux/futex.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include "seccomp.h"
 
@@ -29,6 +31,7 @@ enum rule_fd {
 	FD_STDIN,  /* 0: the terminal the control thread restores */
 	FD_STDOUT, /* 1 */
 	FD_STDERR, /* 2 */
+	A0_AF_UNIX, /* not an fd: argument 0 (socket's domain) must be AF_UNIX */
 };
 
 /* Allow syscall nr when: fd != FD_ANY → (A0 & 0xffffffff) == that fd, and arg != 0 →
@@ -106,6 +109,18 @@ static const struct rule event_rules[] = {
     ANY(fallocate),		/* virtio-blk DISCARD / WRITE_ZEROES */
     IOCTL(FD_VM, KVM_IRQ_LINE), /* UART RX IRQ */
     ANY(exit),			/* thread exit */
+    IOCTL(FD_ANY, TUNSETOFFLOAD), /* virtio-net: offloads follow the driver's features */
+    ANY(epoll_ctl),		  /* virtio-net RX pause/resume; vsock connections */
+    ANY(getrandom),		  /* virtio-rng */
+    ANY(timerfd_settime),	  /* virtio-rng rate limit; vsock deadlines */
+    ANY(clock_gettime),		  /* (vDSO normally) rng token bucket, vsock deadlines */
+    ANY(accept4),		  /* vsock: host connections on uds_path */
+    ANY(recvmsg),		  /* vsock sockets */
+    ANY(sendmsg),		  /* vsock sockets */
+    ANY(shutdown),		  /* vsock: guest SHUTDOWN SEND -> SHUT_WR */
+    ANY(close),			  /* vsock connections */
+    {__SNR_socket, A0_AF_UNIX, 1, 0xf, SOCK_STREAM}, /* vsock: guest connects to uds_path_P */
+    ANY(connect),					  /* vsock: guest connects to uds_path_P */
 };
 
 /* The waiter process: the status pipe and signalfd, forwarding signals, reaping the worker. */

@@ -252,15 +252,6 @@ good() {
 	bad '{"logger":{"log_path":"/tmp/fc.log"}}' "1:2: logger: not supported by microvm"
 }
 
-@test "vsock is not supported yet" {
-	bad '{"vsock":{"guest_cid":3,"uds_path":"/tmp/v.sock"}}' "1:2: vsock: not supported yet"
-}
-
-@test "network interfaces are not supported yet" {
-	bad '{"network-interfaces":[{"iface_id":"eth0","host_dev_name":"tap0"}]}' \
-		"1:2: network-interfaces: not supported yet"
-}
-
 @test "rate limiter is not supported" {
 	bad "$(drive ',"rate_limiter":{"bandwidth":{"size":1,"refill_time":1}}')" \
 		"1:70: drives[0].rate_limiter: not supported by microvm"
@@ -279,6 +270,78 @@ good() {
 @test "huge pages are not supported" {
 	bad '{"machine-config":{"huge_pages":"2M"}}' \
 		"1:33: machine-config.huge_pages: \"2M\" is not supported by microvm (only \"None\")"
+}
+
+# ---- network-interfaces, vsock, entropy ----
+
+# net EXTRA: a one-interface config with the required keys plus EXTRA.
+net() {
+	printf '{"network-interfaces":[{"iface_id":"eth0","host_dev_name":"tap0"%s}]}' "$1"
+}
+
+@test "network interface rate limiters are rejected by name" {
+	bad "$(net ',"rx_rate_limiter":{"bandwidth":{"size":1,"refill_time":1}}')" \
+		"1:66: network-interfaces[0].rx_rate_limiter: not supported by microvm"
+	bad "$(net ',"tx_rate_limiter":{}')" \
+		"1:66: network-interfaces[0].tx_rate_limiter: not supported by microvm"
+}
+
+@test "malformed guest_mac" {
+	bad "$(net ',"guest_mac":"06:00:00:00:00"')" \
+		"1:78: network-interfaces[0].guest_mac: expected a MAC address \"xx:xx:xx:xx:xx:xx\", got \"06:00:00:00:00\""
+	bad "$(net ',"guest_mac":"03:00:00:00:00:01"')" \
+		"1:78: network-interfaces[0].guest_mac: expected a unicast, non-zero MAC address (first byte even), got \"03:00:00:00:00:01\""
+}
+
+@test "duplicate iface_id, host_dev_name and guest_mac" {
+	bad $'{"network-interfaces":[\n{"iface_id":"a","host_dev_name":"tap0"},\n{"iface_id":"a","host_dev_name":"tap1"}]}' \
+		"3:13: network-interfaces[1].iface_id: duplicate iface_id \"a\" (also network-interfaces[0])"
+	bad $'{"network-interfaces":[\n{"iface_id":"a","host_dev_name":"tap0"},\n{"iface_id":"b","host_dev_name":"tap0"}]}' \
+		"3:33: network-interfaces[1].host_dev_name: duplicate host_dev_name \"tap0\" (also network-interfaces[0])"
+	bad $'{"network-interfaces":[\n{"iface_id":"a","host_dev_name":"t0","guest_mac":"02:00:00:00:00:01"},\n{"iface_id":"b","host_dev_name":"t1","guest_mac":"02:00:00:00:00:01"}]}' \
+		"3:50: network-interfaces[1].guest_mac: duplicate guest_mac (also network-interfaces[0])"
+}
+
+@test "host_dev_name longer than 15 characters" {
+	bad '{"network-interfaces":[{"iface_id":"e","host_dev_name":"0123456789abcdef"}]}' \
+		"1:56: network-interfaces[0].host_dev_name: expected an interface name of 1..15 characters without '/', ':' or spaces, got \"0123456789abcdef\""
+}
+
+@test "a missing tap fails at launch with status 66" {
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no /dev/kvm"
+	printf '{"network-interfaces":[{"iface_id":"eth0","host_dev_name":"mvnotap%s"}]}' "$$" >"$T/c.json"
+	run --separate-stderr "$M" --check "$T/c.json"
+	[ "$status" -eq 0 ]
+	run --separate-stderr timeout 20 "$M" "$T/c.json"
+	echo "status $status, stderr: $stderr"
+	[ "$status" -eq 66 ]
+	[ "$stderr" = "microvm: network-interfaces[0].host_dev_name: mvnotap$$: no such network interface" ]
+}
+
+@test "vsock guest_cid below 3" {
+	bad '{"vsock":{"guest_cid":2,"uds_path":"/tmp/v.sock"}}' \
+		"1:23: vsock.guest_cid: expected an integer 3..4294967294, got 2"
+}
+
+@test "vsock without uds_path" {
+	bad '{"vsock":{"guest_cid":3}}' "1:10: vsock: missing required key \"uds_path\""
+}
+
+@test "entropy ops rate limiter is rejected by name" {
+	bad '{"entropy":{"rate_limiter":{"ops":{"size":1,"refill_time":1}}}}' \
+		"1:29: entropy.rate_limiter.ops: not supported by microvm"
+}
+
+@test "entropy bandwidth without refill_time" {
+	bad '{"entropy":{"rate_limiter":{"bandwidth":{"size":64}}}}' \
+		"1:41: entropy.rate_limiter.bandwidth: missing required key \"refill_time\""
+}
+
+@test "--check accepts network-interfaces, vsock and entropy" {
+	good '{"network-interfaces":[{"iface_id":"eth0","host_dev_name":"tap0","guest_mac":"06:00:ac:10:00:02",
+	         "rx_rate_limiter":null,"tx_rate_limiter":null},{"iface_id":"eth1","host_dev_name":"tap1"}],
+	       "vsock":{"vsock_id":"vsock0","guest_cid":3,"uds_path":"/tmp/v.sock"},
+	       "entropy":{"rate_limiter":{"bandwidth":{"size":1024,"one_time_burst":0,"refill_time":100}}}}'
 }
 
 # ---- drives ----

@@ -30,6 +30,9 @@ struct ctx {
 	struct drive_config *drive; /* the drive being read */
 	unsigned drive_id_tok;
 	unsigned root_tok;
+	struct net_config *net; /* the network interface being read */
+	unsigned iface_tok, dev_tok, mac_tok;
+	struct token_bucket_config *bucket; /* the token bucket being read */
 };
 
 /* A handler reads the value token val of the key whose dotted path is path. */
@@ -226,21 +229,6 @@ static int walk_object(struct ctx *c, unsigned obj, const char *path, const stru
 static int not_supported(struct ctx *c, unsigned val, const char *path)
 {
 	return verr(c, val - 1, path, "not supported by microvm");
-}
-
-static int not_yet(struct ctx *c, unsigned val, const char *path)
-{
-	return verr(c, val - 1, path, "not supported yet");
-}
-
-/* network-interfaces: [] asks for nothing */
-static int not_yet_unless_empty(struct ctx *c, unsigned val, const char *path)
-{
-	const struct json_tok *t = &c->doc->tok[val];
-
-	if (t->type == JSON_ARRAY && t->size == 0)
-		return 0;
-	return not_yet(c, val, path);
 }
 
 /* ---- boot-source ---- */
@@ -503,25 +491,276 @@ static int on_drives(struct ctx *c, unsigned val, const char *path)
 	return 0;
 }
 
+/* ---- network-interfaces ---- */
+
+/* 1..max characters of [A-Za-z0-9_-] (drive and interface ids) */
+static bool valid_id(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > max)
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static int on_iface_id(struct ctx *c, unsigned val, const char *path)
+{
+	const char *what = "1..64 characters of [A-Za-z0-9_-]";
+	int rc = get_str(c, val, path, what, &c->net->iface_id);
+
+	c->iface_tok = val;
+	if (!rc && !valid_id(c->net->iface_id, CONFIG_IFACE_ID_MAX))
+		return expected(c, val, path, what);
+	return rc;
+}
+
+/* What the kernel accepts as an interface name (dev_valid_name), within IFNAMSIZ. */
+static bool valid_ifname(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > CONFIG_IFNAME_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '/' || s[i] == ':' || s[i] <= ' ' || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static int on_host_dev_name(struct ctx *c, unsigned val, const char *path)
+{
+	const char *what = "an interface name of 1..15 characters without '/', ':' or spaces";
+	int rc = get_str(c, val, path, what, &c->net->host_dev_name);
+
+	c->dev_tok = val;
+	if (!rc && !valid_ifname(c->net->host_dev_name))
+		return expected(c, val, path, what);
+	return rc;
+}
+
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* "xx:xx:xx:xx:xx:xx" (either case) into mac; false if malformed. */
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	if (strlen(s) != 17)
+		return false;
+	for (unsigned i = 0; i < 6; i++) {
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			return false;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+static int on_guest_mac(struct ctx *c, unsigned val, const char *path)
+{
+	const char *what = "a MAC address \"xx:xx:xx:xx:xx:xx\"";
+	static const uint8_t zero[6];
+	char *s = NULL;
+	int rc = get_str(c, val, path, what, &s);
+	bool ok;
+
+	if (rc)
+		return rc;
+	ok = parse_mac(s, c->net->guest_mac);
+	free(s);
+	c->mac_tok = val;
+	if (!ok)
+		return expected(c, val, path, what);
+	if ((c->net->guest_mac[0] & 1) || !memcmp(c->net->guest_mac, zero, 6))
+		return expected(c, val, path, "a unicast, non-zero MAC address (first byte even)");
+	c->net->has_mac = true;
+	return 0;
+}
+
+static const struct key_spec net_keys[] = {
+    {"iface_id", on_iface_id, true},	       {"host_dev_name", on_host_dev_name, true},
+    {"guest_mac", on_guest_mac, false},	       {"rx_rate_limiter", not_supported, false},
+    {"tx_rate_limiter", not_supported, false},
+};
+
+/* Interface k against 0..k-1: unique iface_id, host_dev_name and guest_mac. */
+static int net_cross_check(const struct ctx *c, const char *path, unsigned k)
+{
+	const struct net_config *n = &c->cfg->nets[k];
+	char kpath[KEYPATH_MAX];
+
+	for (unsigned j = 0; j < k; j++) {
+		const struct net_config *o = &c->cfg->nets[j];
+
+		if (!strcmp(o->iface_id, n->iface_id)) {
+			sub_path(kpath, path, "iface_id");
+			return verr(c, c->iface_tok, kpath,
+				    "duplicate iface_id \"%s\" (also network-interfaces[%u])",
+				    n->iface_id, j);
+		}
+		if (!strcmp(o->host_dev_name, n->host_dev_name)) {
+			sub_path(kpath, path, "host_dev_name");
+			return verr(c, c->dev_tok, kpath,
+				    "duplicate host_dev_name \"%s\" (also network-interfaces[%u])",
+				    n->host_dev_name, j);
+		}
+		if (n->has_mac && o->has_mac && !memcmp(o->guest_mac, n->guest_mac, 6)) {
+			sub_path(kpath, path, "guest_mac");
+			return verr(c, c->mac_tok, kpath,
+				    "duplicate guest_mac (also network-interfaces[%u])", j);
+		}
+	}
+	return 0;
+}
+
+static int on_nets(struct ctx *c, unsigned val, const char *path)
+{
+	const struct json_tok *t = &c->doc->tok[val];
+	char npath[KEYPATH_MAX];
+	unsigned k, i = val + 1;
+	int rc;
+
+	if (t->type != JSON_ARRAY)
+		return expected(c, val, path, "an array");
+	if (t->size > CONFIG_MAX_NETS)
+		return verr(c, val, path, "expected at most %u network interfaces, got %u",
+			    CONFIG_MAX_NETS, t->size);
+	for (k = 0; k < t->size; k++, i = json_next(c->doc, i)) {
+		snprintf(npath, sizeof(npath), "%s[%u]", path, k);
+		c->cfg->n_nets = k + 1;
+		c->net = &c->cfg->nets[k];
+		c->iface_tok = c->dev_tok = c->mac_tok = 0;
+		rc = walk_object(c, i, npath, net_keys, sizeof(net_keys) / sizeof(net_keys[0]));
+		if (!rc)
+			rc = net_cross_check(c, npath, k);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- vsock ---- */
+
+static int on_guest_cid(struct ctx *c, unsigned val, const char *path)
+{
+	uint64_t v = 0;
+	int rc = get_uint(c, val, path, 3, 0xFFFFFFFEU, &v);
+
+	c->cfg->vsock.guest_cid = (uint32_t)v;
+	return rc;
+}
+
+static int on_uds_path(struct ctx *c, unsigned val, const char *path)
+{
+	char **out = &c->cfg->vsock.uds_path;
+	int rc = get_path(c, val, path, out);
+
+	if (!rc && strlen(*out) > CONFIG_UDS_PATH_MAX) {
+		free(*out);
+		*out = NULL;
+		return expected(
+		    c, val, path,
+		    "a path of at most 96 bytes (a unix socket path with \"_PORT\" added)");
+	}
+	return rc;
+}
+
+static int on_vsock_id(struct ctx *c, unsigned val, const char *path)
+{
+	const char *what = "1..64 characters of [A-Za-z0-9_-]";
+	int rc = get_str(c, val, path, what, &c->cfg->vsock.vsock_id);
+
+	if (!rc && !valid_id(c->cfg->vsock.vsock_id, CONFIG_IFACE_ID_MAX))
+		return expected(c, val, path, what);
+	return rc;
+}
+
+static const struct key_spec vsock_keys[] = {
+    {"guest_cid", on_guest_cid, true},
+    {"uds_path", on_uds_path, true},
+    {"vsock_id", on_vsock_id, false},
+};
+
+static int on_vsock(struct ctx *c, unsigned val, const char *path)
+{
+	c->cfg->vsock.enabled = true;
+	return walk_object(c, val, path, vsock_keys, sizeof(vsock_keys) / sizeof(vsock_keys[0]));
+}
+
+/* ---- entropy ---- */
+
+static int on_bucket_size(struct ctx *c, unsigned val, const char *path)
+{
+	return get_uint(c, val, path, 1, 1ULL << 32, &c->bucket->size);
+}
+
+static int on_bucket_burst(struct ctx *c, unsigned val, const char *path)
+{
+	return get_uint(c, val, path, 0, 1ULL << 32, &c->bucket->one_time_burst);
+}
+
+static int on_bucket_refill(struct ctx *c, unsigned val, const char *path)
+{
+	return get_uint(c, val, path, 1, 1ULL << 32, &c->bucket->refill_time_ms);
+}
+
+static const struct key_spec bucket_keys[] = {
+    {"size", on_bucket_size, true},
+    {"one_time_burst", on_bucket_burst, false},
+    {"refill_time", on_bucket_refill, true},
+};
+
+static int on_bandwidth(struct ctx *c, unsigned val, const char *path)
+{
+	c->bucket = &c->cfg->entropy.bandwidth;
+	return walk_object(c, val, path, bucket_keys, sizeof(bucket_keys) / sizeof(bucket_keys[0]));
+}
+
+static const struct key_spec limiter_keys[] = {
+    {"bandwidth", on_bandwidth, false},
+    {"ops", not_supported, false},
+};
+
+static int on_rate_limiter(struct ctx *c, unsigned val, const char *path)
+{
+	return walk_object(c, val, path, limiter_keys,
+			   sizeof(limiter_keys) / sizeof(limiter_keys[0]));
+}
+
+static const struct key_spec entropy_keys[] = {
+    {"rate_limiter", on_rate_limiter, false},
+};
+
+static int on_entropy(struct ctx *c, unsigned val, const char *path)
+{
+	c->cfg->entropy.enabled = true;
+	return walk_object(c, val, path, entropy_keys,
+			   sizeof(entropy_keys) / sizeof(entropy_keys[0]));
+}
+
 /* ---- the whole file ---- */
 
 static const struct key_spec top_keys[] = {
-    {"boot-source", on_boot_source, false},
-    {"machine-config", on_machine, false},
-    {"drives", on_drives, false},
-    {"balloon", not_supported, false},
-    {"cpu-config", not_supported, false},
-    {"logger", not_supported, false},
-    {"metrics", not_supported, false},
-    {"mmds-config", not_supported, false},
-    {"network-interfaces", not_yet_unless_empty, false},
-    {"vsock", not_yet, false},
-    {"entropy", not_yet, false},
+    {"boot-source", on_boot_source, false}, {"machine-config", on_machine, false},
+    {"drives", on_drives, false},	    {"balloon", not_supported, false},
+    {"cpu-config", not_supported, false},   {"logger", not_supported, false},
+    {"metrics", not_supported, false},	    {"mmds-config", not_supported, false},
+    {"network-interfaces", on_nets, false}, {"vsock", on_vsock, false},
+    {"entropy", on_entropy, false},
 };
 
 static int read_document(struct ctx *c)
 {
 	struct vm_config *cfg = c->cfg;
+	unsigned n_virtio;
 	int rc;
 
 	cfg->machine.vcpu_count = 1;
@@ -529,6 +768,12 @@ static int read_document(struct ctx *c)
 	rc = walk_object(c, 0, "", top_keys, sizeof(top_keys) / sizeof(top_keys[0]));
 	if (rc)
 		return rc;
+	n_virtio = cfg->n_drives + cfg->n_nets + cfg->vsock.enabled + cfg->entropy.enabled;
+	if (n_virtio > CONFIG_MAX_VIRTIO)
+		return verr(c, 0, "",
+			    "expected at most %u virtio devices (drives, network-interfaces, "
+			    "vsock, entropy together), got %u",
+			    CONFIG_MAX_VIRTIO, n_virtio);
 	if (!cfg->boot.kernel_image_path && !cfg->boot.builtin) {
 		cfg->boot.builtin = strdup("hello");
 		if (!cfg->boot.builtin)
@@ -628,5 +873,11 @@ void config_free(struct vm_config *cfg)
 		free(cfg->drives[i].path_on_host);
 		free(cfg->drives[i].partuuid);
 	}
+	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++) {
+		free(cfg->nets[i].iface_id);
+		free(cfg->nets[i].host_dev_name);
+	}
+	free(cfg->vsock.vsock_id);
+	free(cfg->vsock.uds_path);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <seccomp.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -48,6 +49,9 @@ static void add(scmp_filter_ctx ctx, const struct rule *r)
 		break;
 	case FD_STDERR:
 		fd = 2;
+		break;
+	case A0_AF_UNIX:
+		fd = AF_UNIX;
 		break;
 	}
 	/* The kernel takes fds as unsigned int: compare the low 32 bits. */

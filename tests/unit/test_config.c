@@ -480,17 +480,11 @@ static void test_not_supported(void)
 {
 	static const char *const fc[] = {"balloon", "logger", "metrics", "mmds-config",
 					 "cpu-config"};
-	static const char *const planned[] = {"network-interfaces", "vsock", "entropy"};
 	char text[128], want[256];
 
 	for (size_t i = 0; i < sizeof(fc) / sizeof(fc[0]); i++) {
 		snprintf(text, sizeof(text), "{\n  \"%s\": {}\n}", fc[i]);
 		snprintf(want, sizeof(want), "t.json:2:3: %s: not supported by microvm", fc[i]);
-		bad_at(__LINE__, text, strlen(text), want);
-	}
-	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
-		snprintf(text, sizeof(text), "{\"%s\": [{}]}", planned[i]);
-		snprintf(want, sizeof(want), "t.json:1:2: %s: not supported yet", planned[i]);
 		bad_at(__LINE__, text, strlen(text), want);
 	}
 	BAD(DRIVE(",\"rate_limiter\":{\"bandwidth\":{}}"),
@@ -509,6 +503,252 @@ static void test_not_supported(void)
 	BAD("{\"machine-config\":{\"cpu_template\":\"T2\"}}",
 	    "t.json:1:35: machine-config.cpu_template: \"T2\" is not supported by microvm (only "
 	    "\"None\")");
+}
+
+static char *repeat(const char *head, char c, size_t n, const char *tail);
+
+/* One interface with the required keys, for tests about other keys. */
+#define NET(extra)                                                                                 \
+	"{\"network-interfaces\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\"" extra "}]}"
+
+static void test_network(void)
+{
+	static const char two[] =
+	    "{\"network-interfaces\":[\n"
+	    "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":\"06:00:AC:10:00:02\"}"
+	    ",\n"
+	    "{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":null,"
+	    "\"rx_rate_limiter\":null,\"tx_rate_limiter\":null}]}";
+
+	if (!GOOD(two)) {
+		CHECK_EQ(cfg.n_nets, 2);
+		CHECK(!strcmp(cfg.nets[0].iface_id, "eth0"));
+		CHECK(!strcmp(cfg.nets[0].host_dev_name, "tap0"));
+		CHECK(cfg.nets[0].has_mac);
+		CHECK(!memcmp(cfg.nets[0].guest_mac, "\x06\x00\xac\x10\x00\x02", 6));
+		CHECK(!strcmp(cfg.nets[1].host_dev_name, "tap1"));
+		CHECK(!cfg.nets[1].has_mac);
+	}
+	config_free(&cfg);
+	if (!GOOD("{\"network-interfaces\":[]}"))
+		CHECK_EQ(cfg.n_nets, 0);
+	config_free(&cfg);
+	BAD("{\"network-interfaces\":{}}",
+	    "t.json:1:23: network-interfaces: expected an array, got an object");
+	BAD("{\"network-interfaces\":[{\"iface_id\":\"eth0\"}]}",
+	    "t.json:1:24: network-interfaces[0]: missing required key \"host_dev_name\"");
+	BAD("{\"network-interfaces\":[{\"host_dev_name\":\"tap0\"}]}",
+	    "t.json:1:24: network-interfaces[0]: missing required key \"iface_id\"");
+	BAD(NET(",\"rx_rate_limiter\":{\"bandwidth\":{\"size\":1,\"refill_time\":1}}"),
+	    "t.json:1:66: network-interfaces[0].rx_rate_limiter: not supported by microvm");
+	BAD(NET(",\"tx_rate_limiter\":{}"),
+	    "t.json:1:66: network-interfaces[0].tx_rate_limiter: not supported by microvm");
+	BAD(NET(",\"mtu\":9000"), "t.json:1:66: network-interfaces[0].mtu: unknown key");
+	BAD("{\"network-interfaces\":[{\"iface_id\":\"eth 0\",\"host_dev_name\":\"tap0\"}]}",
+	    "t.json:1:36: network-interfaces[0].iface_id: expected 1..64 characters of "
+	    "[A-Za-z0-9_-], got \"eth 0\"");
+	BAD("{\"network-interfaces\":[{\"iface_id\":\"e\",\"host_dev_name\":\"a/b\"}]}",
+	    "t.json:1:56: network-interfaces[0].host_dev_name: expected an interface name of "
+	    "1..15 characters without '/', ':' or spaces, got \"a/b\"");
+	BAD("{\"network-interfaces\":[{\"iface_id\":\"e\",\"host_dev_name\":\"0123456789abcdef\"}]"
+	    "}",
+	    "t.json:1:56: network-interfaces[0].host_dev_name: expected an interface name of "
+	    "1..15 characters without '/', ':' or spaces, got \"0123456789abcdef\"");
+	BAD("{\"network-interfaces\":[{\"iface_id\":\"e\",\"host_dev_name\":\"..\"}]}",
+	    "t.json:1:56: network-interfaces[0].host_dev_name: expected an interface name of "
+	    "1..15 characters without '/', ':' or spaces, got \"..\"");
+	BAD("{\"network-interfaces\":[{\"iface_id\":\"e\",\"host_dev_name\":\"\"}]}",
+	    "t.json:1:56: network-interfaces[0].host_dev_name: expected an interface name of "
+	    "1..15 characters without '/', ':' or spaces, got \"\"");
+	if (!GOOD("{\"network-interfaces\":[{\"iface_id\":\"e\",\"host_dev_name\":"
+		  "\"0123456789abcde\"}]}"))
+		CHECK(!strcmp(cfg.nets[0].host_dev_name, "0123456789abcde"));
+	config_free(&cfg);
+}
+
+static void test_network_mac(void)
+{
+	static const char *const bad_macs[] = {"06:00:00:00:00",    "06:00:00:00:00:0g",
+					       "06-00-00-00-00-01", "06:00:00:00:00:001",
+					       "0600:00:00:00:01",  ""};
+	char text[256], want[384];
+
+	for (size_t i = 0; i < sizeof(bad_macs) / sizeof(bad_macs[0]); i++) {
+		snprintf(text, sizeof(text), NET(",\"guest_mac\":\"%s\""), bad_macs[i]);
+		snprintf(want, sizeof(want),
+			 "t.json:1:78: network-interfaces[0].guest_mac: expected a MAC address "
+			 "\"xx:xx:xx:xx:xx:xx\", got \"%s\"",
+			 bad_macs[i]);
+		bad_at(__LINE__, text, strlen(text), want);
+	}
+	BAD(NET(",\"guest_mac\":6"), "t.json:1:78: network-interfaces[0].guest_mac: expected a MAC "
+				     "address \"xx:xx:xx:xx:xx:xx\", got 6");
+	BAD(NET(",\"guest_mac\":\"01:00:5e:00:00:01\""),
+	    "t.json:1:78: network-interfaces[0].guest_mac: expected a unicast, non-zero MAC "
+	    "address (first byte even), got \"01:00:5e:00:00:01\"");
+	BAD(NET(",\"guest_mac\":\"00:00:00:00:00:00\""),
+	    "t.json:1:78: network-interfaces[0].guest_mac: expected a unicast, non-zero MAC "
+	    "address (first byte even), got \"00:00:00:00:00:00\"");
+	if (!GOOD(NET(",\"guest_mac\":\"fe:dc:BA:98:76:54\"")))
+		CHECK(!memcmp(cfg.nets[0].guest_mac, "\xfe\xdc\xba\x98\x76\x54", 6));
+	config_free(&cfg);
+}
+
+static void test_network_duplicates(void)
+{
+	static const char same_id[] = "{\"network-interfaces\":[\n"
+				      "{\"iface_id\":\"a\",\"host_dev_name\":\"tap0\"},\n"
+				      "{\"iface_id\":\"a\",\"host_dev_name\":\"tap1\"}]}";
+	static const char same_tap[] = "{\"network-interfaces\":[\n"
+				       "{\"iface_id\":\"a\",\"host_dev_name\":\"tap0\"},\n"
+				       "{\"iface_id\":\"b\",\"host_dev_name\":\"tap1\"},\n"
+				       "{\"iface_id\":\"c\",\"host_dev_name\":\"tap0\"}]}";
+	static const char same_mac[] =
+	    "{\"network-interfaces\":[\n"
+	    "{\"iface_id\":\"a\",\"host_dev_name\":\"tap0\",\"guest_mac\":\"02:00:00:00:00:01\"},\n"
+	    "{\"iface_id\":\"b\",\"host_dev_name\":\"tap1\",\"guest_mac\":\"02:00:00:00:00:01\"}]}";
+	char buf[2048];
+	size_t o;
+
+	BAD(same_id, "t.json:3:13: network-interfaces[1].iface_id: duplicate iface_id \"a\" (also "
+		     "network-interfaces[0])");
+	BAD(same_tap, "t.json:4:33: network-interfaces[2].host_dev_name: duplicate host_dev_name "
+		      "\"tap0\" (also network-interfaces[0])");
+	BAD(same_mac, "t.json:3:52: network-interfaces[1].guest_mac: duplicate guest_mac (also "
+		      "network-interfaces[0])");
+	BAD("{\"network-interfaces\":[{\"iface_id\":\"a\",\"iface_id\":\"b\"}]}",
+	    "t.json:1:40: network-interfaces[0]: duplicate key \"iface_id\"");
+	o = (size_t)snprintf(buf, sizeof(buf), "{\"network-interfaces\":[");
+	for (unsigned i = 0; i < 9; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o,
+				      "%s{\"iface_id\":\"e%u\",\"host_dev_name\":\"t%u\"}",
+				      i ? "," : "", i, i);
+	snprintf(buf + o, sizeof(buf) - o, "]}");
+	bad_at(__LINE__, buf, strlen(buf),
+	       "t.json:1:23: network-interfaces: expected at most 8 network interfaces, got 9");
+}
+
+static void test_vsock(void)
+{
+	char *s;
+
+	if (!GOOD("{\"vsock\":{\"guest_cid\":3,\"uds_path\":\"/run/v.sock\"}}")) {
+		CHECK(cfg.vsock.enabled);
+		CHECK_EQ(cfg.vsock.guest_cid, 3);
+		CHECK(!strcmp(cfg.vsock.uds_path, "/run/v.sock"));
+		CHECK(cfg.vsock.vsock_id == NULL);
+	}
+	config_free(&cfg);
+	if (!GOOD("{\"vsock\":{\"vsock_id\":\"vsock0\",\"guest_cid\":4294967294,\"uds_path\":\"v\"}"
+		  "}")) {
+		CHECK_EQ(cfg.vsock.guest_cid, 4294967294U);
+		CHECK(!strcmp(cfg.vsock.vsock_id, "vsock0"));
+	}
+	config_free(&cfg);
+	if (!GOOD("{\"vsock\":null}"))
+		CHECK(!cfg.vsock.enabled);
+	config_free(&cfg);
+	BAD("{\"vsock\":{\"guest_cid\":2,\"uds_path\":\"v\"}}",
+	    "t.json:1:23: vsock.guest_cid: expected an integer 3..4294967294, got 2");
+	BAD("{\"vsock\":{\"guest_cid\":4294967295,\"uds_path\":\"v\"}}",
+	    "t.json:1:23: vsock.guest_cid: expected an integer 3..4294967294, got 4294967295");
+	BAD("{\"vsock\":{\"guest_cid\":3}}",
+	    "t.json:1:10: vsock: missing required key \"uds_path\"");
+	BAD("{\"vsock\":{\"uds_path\":\"v\"}}",
+	    "t.json:1:10: vsock: missing required key \"guest_cid\"");
+	BAD("{\"vsock\":{\"guest_cid\":3,\"uds_path\":\"\"}}",
+	    "t.json:1:36: vsock.uds_path: expected a non-empty path, got \"\"");
+	BAD("{\"vsock\":{\"guest_cid\":3,\"uds_path\":\"v\",\"vsock_id\":\"a b\"}}",
+	    "t.json:1:51: vsock.vsock_id: expected 1..64 characters of [A-Za-z0-9_-], got \"a b\"");
+	BAD("{\"vsock\":{\"guest_cid\":3,\"uds_path\":\"v\",\"port\":1}}",
+	    "t.json:1:40: vsock.port: unknown key");
+	BAD("{\"vsock\":[]}", "t.json:1:10: vsock: expected an object, got an array");
+	s = repeat("{\"vsock\":{\"guest_cid\":3,\"uds_path\":\"/", 'a', 95, "\"}}");
+	if (!good_at(__LINE__, s, strlen(s)))
+		CHECK_EQ(strlen(cfg.vsock.uds_path), 96);
+	config_free(&cfg);
+	free(s);
+	s = repeat("{\"vsock\":{\"guest_cid\":3,\"uds_path\":\"/", 'a', 96, "\"}}");
+	bad_at(__LINE__, s, strlen(s),
+	       "t.json:1:36: vsock.uds_path: expected a path of at most 96 bytes (a unix socket "
+	       "path with \"_PORT\" added), got \"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"");
+	free(s);
+}
+
+static void test_entropy(void)
+{
+	if (!GOOD("{\"entropy\":{}}")) {
+		CHECK(cfg.entropy.enabled);
+		CHECK_EQ(cfg.entropy.bandwidth.size, 0);
+	}
+	config_free(&cfg);
+	if (!GOOD("{\"entropy\":{\"rate_limiter\":{\"bandwidth\":{\"size\":1024,"
+		  "\"refill_time\":100,\"one_time_burst\":4096}}}}")) {
+		CHECK(cfg.entropy.enabled);
+		CHECK_EQ(cfg.entropy.bandwidth.size, 1024);
+		CHECK_EQ(cfg.entropy.bandwidth.refill_time_ms, 100);
+		CHECK_EQ(cfg.entropy.bandwidth.one_time_burst, 4096);
+	}
+	config_free(&cfg);
+	if (!GOOD("{\"entropy\":{\"rate_limiter\":null}}"))
+		CHECK(cfg.entropy.enabled && cfg.entropy.bandwidth.size == 0);
+	config_free(&cfg);
+	if (!GOOD("{\"entropy\":{\"rate_limiter\":{}}}"))
+		CHECK(cfg.entropy.bandwidth.size == 0);
+	config_free(&cfg);
+	if (!GOOD("{\"entropy\":null}"))
+		CHECK(!cfg.entropy.enabled);
+	config_free(&cfg);
+	BAD("{\"entropy\":{\"rate_limiter\":{\"ops\":{\"size\":1,\"refill_time\":1}}}}",
+	    "t.json:1:29: entropy.rate_limiter.ops: not supported by microvm");
+	BAD("{\"entropy\":{\"rate_limiter\":{\"bandwidth\":{\"size\":0,\"refill_time\":1}}}}",
+	    "t.json:1:49: entropy.rate_limiter.bandwidth.size: expected an integer "
+	    "1..4294967296, got 0");
+	BAD("{\"entropy\":{\"rate_limiter\":{\"bandwidth\":{\"size\":1,\"refill_time\":0}}}}",
+	    "t.json:1:65: entropy.rate_limiter.bandwidth.refill_time: expected an integer "
+	    "1..4294967296, got 0");
+	BAD("{\"entropy\":{\"rate_limiter\":{\"bandwidth\":{\"size\":1}}}}",
+	    "t.json:1:41: entropy.rate_limiter.bandwidth: missing required key \"refill_time\"");
+	BAD("{\"entropy\":{\"rate\":1}}", "t.json:1:13: entropy.rate: unknown key");
+	BAD("{\"entropy\":true}", "t.json:1:12: entropy: expected an object, got true");
+}
+
+/* A config with nd drives, nn network interfaces, and vsock and entropy if asked. */
+static void devices_text(char *buf, size_t cap, unsigned nd, unsigned nn, bool vsock, bool rng)
+{
+	size_t o = (size_t)snprintf(buf, cap, "{\"drives\":[");
+
+	for (unsigned i = 0; i < nd; i++)
+		o += (size_t)snprintf(buf + o, cap - o,
+				      "%s{\"drive_id\":\"d%u\",\"path_on_host\":\"p\","
+				      "\"is_root_device\":false}",
+				      i ? "," : "", i);
+	o += (size_t)snprintf(buf + o, cap - o, "],\"network-interfaces\":[");
+	for (unsigned i = 0; i < nn; i++)
+		o += (size_t)snprintf(buf + o, cap - o,
+				      "%s{\"iface_id\":\"e%u\",\"host_dev_name\":\"t%u\"}",
+				      i ? "," : "", i, i);
+	snprintf(buf + o, cap - o, "]%s%s}",
+		 vsock ? ",\"vsock\":{\"guest_cid\":3,\"uds_path\":\"v\"}" : "",
+		 rng ? ",\"entropy\":{}" : "");
+}
+
+static void test_virtio_count(void)
+{
+	char buf[4096];
+
+	devices_text(buf, sizeof(buf), 16, 1, true, true);
+	if (!good_at(__LINE__, buf, strlen(buf)))
+		CHECK_EQ(cfg.n_drives + cfg.n_nets + cfg.vsock.enabled + cfg.entropy.enabled, 19);
+	config_free(&cfg);
+	devices_text(buf, sizeof(buf), 16, 2, true, true);
+	bad_at(__LINE__, buf, strlen(buf),
+	       "t.json:1:1: expected at most 19 virtio devices (drives, network-interfaces, vsock, "
+	       "entropy together), got 20");
+	devices_text(buf, sizeof(buf), 12, 8, false, false);
+	bad_at(__LINE__, buf, strlen(buf),
+	       "t.json:1:1: expected at most 19 virtio devices (drives, network-interfaces, vsock, "
+	       "entropy together), got 20");
 }
 
 static void test_duplicates(void)
@@ -835,6 +1075,12 @@ int main(void)
 	RUN(test_got_is_short);
 	RUN(test_unknown_keys);
 	RUN(test_not_supported);
+	RUN(test_network);
+	RUN(test_network_mac);
+	RUN(test_network_duplicates);
+	RUN(test_vsock);
+	RUN(test_entropy);
+	RUN(test_virtio_count);
 	RUN(test_duplicates);
 	RUN(test_drive_checks);
 	RUN(test_drive_count);

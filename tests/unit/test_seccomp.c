@@ -9,6 +9,7 @@
 #include <linux/falloc.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -199,8 +201,8 @@ static const struct allowed_call allowed[] = {
     {R_CONTROL | R_EVENT | R_WAITER, SYS_read, 3, 0, 128},
     {R_CONTROL, SYS_tkill, 1234, SIGUSR1, 0},
     {R_CONTROL, SYS_ioctl, 0, TCSETS, 0},
-    {R_CONTROL, SYS_close, 1, 0, 0},
-    {R_CONTROL, SYS_close, 2, 0, 0},
+    {R_CONTROL | R_EVENT, SYS_close, 1, 0, 0},
+    {R_CONTROL | R_EVENT, SYS_close, 2, 0, 0},
     {R_VCPU, SYS_ioctl, VCPU_FD, KVM_RUN, 0},
     {R_VCPU | R_EVENT, SYS_exit, 0, 0, 0},
     {R_EVENT, SYS_epoll_pwait, 7, 0, 32},
@@ -209,6 +211,17 @@ static const struct allowed_call allowed[] = {
     {R_EVENT, SYS_fdatasync, 12, 0, 0},
     {R_EVENT, SYS_fallocate, 12, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0},
     {R_VCPU | R_EVENT, SYS_ioctl, VM_FD, KVM_IRQ_LINE, 0},
+    {R_EVENT, SYS_epoll_ctl, 7, 1, 9},
+    {R_EVENT, SYS_getrandom, 0x10000, 64, 0},
+    {R_EVENT, SYS_timerfd_settime, 9, 0, 0},
+    {R_EVENT, SYS_clock_gettime, 1, 0, 0},
+    {R_EVENT, SYS_accept4, 9, 0, 0},
+    {R_EVENT, SYS_recvmsg, 9, 0, 0},
+    {R_EVENT, SYS_sendmsg, 9, 0, 0},
+    {R_EVENT, SYS_shutdown, 9, 1, 0},
+    {R_EVENT, SYS_close, 9, 0, 0},
+    {R_EVENT, SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0},
+    {R_EVENT, SYS_connect, 9, 0, 0},
 };
 
 /* Further checks: a call and the action expected. */
@@ -237,14 +250,20 @@ static const struct call_case cases[] = {
     {ROLES_ALL, SYS_execve, 0, 0, 0, TRAP, "execve"},
     {R_CONTROL, SYS_close, 5, 0, 0, TRAP, "close of anything but stdout/stderr"},
     {R_WAITER, SYS_kill, 1234, SIGKILL, 0, TRAP, "waiter: kill with SIGKILL"},
+    {R_EVENT, SYS_socket, AF_INET, SOCK_STREAM, 0, TRAP, "event: an IP socket"},
+    {R_EVENT, SYS_socket, AF_UNIX, SOCK_DGRAM, 0, TRAP, "event: a datagram socket"},
+    {R_EVENT, SYS_socket, AF_NETLINK, SOCK_RAW, 0, TRAP, "event: a netlink socket"},
+    {R_EVENT, SYS_ioctl, 9, TUNSETIFF, 0, TRAP, "event: TUNSETIFF"},
+    {R_EVENT, SYS_ioctl, 9, TUNSETOFFLOAD, 0, ALLOW, "event: TUNSETOFFLOAD"},
     {R_WAITER, SYS_kill, 1234, SIGINT, 0, ALLOW, "waiter: forward SIGINT"},
     {R_WAITER, SYS_kill, 1234, SIGHUP, 0, ALLOW, "waiter: forward SIGHUP"},
-    {R_VCPU | R_EVENT, SYS_close, 1, 0, 0, TRAP, "close outside the control thread"},
+    {R_VCPU | R_WAITER, SYS_close, 1, 0, 0, TRAP, "close of stdout on a vCPU or in the waiter"},
     {ROLES_ALL, SYS_execveat, 0, 0, 0, TRAP, "execveat"},
     {ROLES_ALL, SYS_open, 0, O_RDONLY, 0, TRAP, "open"},
     {ROLES_ALL, SYS_openat, (uint64_t)AT_FDCWD, 0, O_RDONLY, TRAP, "openat"},
-    {ROLES_ALL, SYS_socket, 1, 1, 0, TRAP, "socket"},
-    {ROLES_ALL, SYS_connect, 3, 0, 0, TRAP, "connect"},
+    {ROLES_ALL, SYS_socket, AF_INET, SOCK_STREAM, 0, TRAP, "socket AF_INET"},
+    {R_CONTROL | R_VCPU | R_WAITER, SYS_socket, AF_UNIX, SOCK_STREAM, 0, TRAP, "socket AF_UNIX"},
+    {R_CONTROL | R_VCPU | R_WAITER, SYS_connect, 3, 0, 0, TRAP, "connect"},
     {ROLES_ALL, SYS_clone, SIGCHLD, 0, 0, TRAP, "clone of a process"},
     {ROLES_ALL, SYS_clone, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD, 0, 0,
      TRAP, "clone of a thread (no role creates threads)"},
@@ -292,7 +311,6 @@ static const struct call_case cases[] = {
     {R_EVENT, SYS_ioctl, VCPU_FD, KVM_RUN, 0, TRAP, "KVM_RUN on the event thread"},
     {R_EVENT, SYS_ioctl, VM_FD, KVM_IOEVENTFD, 0, TRAP, "KVM_IOEVENTFD on the event thread"},
     {R_EVENT, SYS_pread64, 12, 0, 0, TRAP, "pread64 (unused)"},
-    {R_EVENT, SYS_accept4, 3, 0, 0, TRAP, "accept4 (no vsock yet)"},
 };
 
 /* seccomp/README.md's table row "| role | N | ..." */
@@ -411,6 +429,7 @@ static void test_exhaustive(void)
 			    {0, TCSETS, 0},
 			    {0, SIGUSR1, 0},
 			    {0, SIGTERM, 0},
+			    {AF_UNIX, SOCK_STREAM, 0},
 			    {3, 0, PROT_READ},
 			};
 			for (size_t p = 0; p < sizeof(probes) / sizeof(probes[0]); p++)

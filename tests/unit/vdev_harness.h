@@ -1,0 +1,299 @@
+/* Device unit tests: VM service doubles and a guest-side virtqueue driver over fake RAM. */
+#ifndef MICROVM_VDEV_HARNESS_H
+#define MICROVM_VDEV_HARNESS_H
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_ring.h>
+
+#include "devices/virtio_mmio.h"
+#include "vmm/vm.h"
+
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+/* ---- Test doubles of the VM services. ---- */
+
+static struct vm vm;
+static char cmdline[1024];
+struct ioev {
+	uint64_t addr, datamatch;
+	int fd;
+	bool on;
+};
+static struct ioev ioev[32];
+static unsigned n_ioev;
+
+int vm_alloc_virtio_window(struct vm *v, uint64_t *base, uint32_t *gsi)
+{
+	if (v->n_virtio >= VIRTIO_MMIO_MAX)
+		return -ENOSPC;
+	*base = VIRTIO_MMIO_BASE + v->n_virtio * VIRTIO_MMIO_SIZE;
+	*gsi = VIRTIO_MMIO_GSI_BASE + v->n_virtio;
+	v->virtio[v->n_virtio++] = (struct vm_virtio_window){*base, *gsi};
+	return 0;
+}
+
+int vm_add_mmio(struct vm *v, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
+{
+	if (v->n_mmio >= VM_MAX_IO_REGIONS)
+		return -ENOSPC;
+	v->mmio[v->n_mmio++] = (struct io_region){base, len, fn, opaque};
+	return 0;
+}
+
+int vm_add_stats(struct vm *v, const char *name, stats_fn fn, void *opaque)
+{
+	if (v->n_stats >= VM_MAX_STATS)
+		return -ENOSPC;
+	snprintf(v->stats[v->n_stats].name, sizeof(v->stats[0].name), "%s", name);
+	v->stats[v->n_stats].fn = fn;
+	v->stats[v->n_stats++].opaque = opaque;
+	return 0;
+}
+
+int vm_irqfd(struct vm *v, int fd, uint32_t gsi, bool assign)
+{
+	(void)v, (void)fd, (void)gsi, (void)assign;
+	return 0;
+}
+
+int vm_ioeventfd(struct vm *v, uint64_t addr, uint32_t len, uint64_t datamatch, int fd, bool assign)
+{
+	(void)v, (void)len;
+	for (unsigned i = 0; i < n_ioev; i++)
+		if (ioev[i].addr == addr && ioev[i].datamatch == datamatch) {
+			ioev[i].on = assign;
+			ioev[i].fd = fd;
+			return 0;
+		}
+	if (assign && n_ioev < 32)
+		ioev[n_ioev++] = (struct ioev){addr, datamatch, fd, true};
+	return 0;
+}
+
+int vm_cmdline_append(struct vm *v, const char *s)
+{
+	(void)v;
+	if (strlen(cmdline) + strlen(s) + 2 > sizeof(cmdline))
+		return -E2BIG;
+	strcat(cmdline, " ");
+	strcat(cmdline, s);
+	return 0;
+}
+
+/* ---- Fake guest RAM and MMIO. ---- */
+
+#define RAM_SIZE (8U << 20)
+static uint8_t *ram;
+
+static void harness_init(void)
+{
+	ram = calloc(1, RAM_SIZE);
+	gmem_init(&vm.mem, ram, RAM_SIZE);
+	if (evloop_init(&vm.loop) < 0)
+		abort();
+}
+
+static void harness_fini(void)
+{
+	evloop_destroy(&vm.loop);
+	free(ram);
+}
+
+static uint32_t mmio_rd(unsigned dev, uint64_t off)
+{
+	uint32_t v = 0;
+
+	vm.mmio[dev].fn(vm.mmio[dev].opaque, off, &v, 4, false);
+	return v;
+}
+
+static void mmio_wr(unsigned dev, uint64_t off, uint32_t v)
+{
+	vm.mmio[dev].fn(vm.mmio[dev].opaque, off, &v, 4, true);
+}
+
+/* Run every ready event-loop handler until nothing is ready (the event thread's work). */
+static void loop_dispatch(void)
+{
+	struct epoll_event evs[16];
+	int n;
+
+	while ((n = epoll_wait(vm.loop.epfd, evs, 16, 0)) > 0)
+		for (int i = 0; i < n; i++) {
+			struct evloop_handler *h = evs[i].data.ptr;
+
+			h->fn(h, evs[i].events);
+		}
+}
+
+/* Like loop_dispatch, but wait up to ms for the first event. */
+static void loop_wait(int ms)
+{
+	struct epoll_event ev;
+	int n = epoll_wait(vm.loop.epfd, &ev, 1, ms);
+
+	if (n == 1) {
+		struct evloop_handler *h = ev.data.ptr;
+
+		h->fn(h, ev.events);
+	}
+	loop_dispatch();
+}
+
+/* Reset, negotiate features (VERSION_1 added), FEATURES_OK; returns the status read back. */
+static uint32_t dev_negotiate(unsigned dev, uint64_t features)
+{
+	features |= 1ULL << VIRTIO_F_VERSION_1;
+	mmio_wr(dev, VIRTIO_MMIO_STATUS, 0);
+	mmio_wr(dev, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	mmio_wr(dev, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	mmio_wr(dev, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
+	mmio_wr(dev, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	mmio_wr(dev, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
+	mmio_wr(dev, VIRTIO_MMIO_STATUS, 0xB);
+	return mmio_rd(dev, VIRTIO_MMIO_STATUS);
+}
+
+static uint64_t dev_features(unsigned dev)
+{
+	uint64_t f;
+
+	mmio_wr(dev, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	f = (uint64_t)mmio_rd(dev, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+	mmio_wr(dev, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	return f | mmio_rd(dev, VIRTIO_MMIO_DEVICE_FEATURES);
+}
+
+static void dev_driver_ok(unsigned dev)
+{
+	mmio_wr(dev, VIRTIO_MMIO_STATUS, 0xF);
+}
+
+/* A guest-side split virtqueue in fake RAM. */
+struct gq {
+	unsigned dev, index;
+	uint16_t size;
+	uint64_t desc, avail, used;
+	uint16_t avail_idx, used_seen, next_desc;
+	bool event_idx;
+};
+
+/* Lay out a queue of size entries at gpa (needs 16*size + 6+2*size + 6+8*size + alignment)
+ * and make it ready. */
+static void gq_setup(struct gq *g, unsigned dev, unsigned qi, uint16_t size, uint64_t gpa)
+{
+	memset(g, 0, sizeof(*g));
+	g->dev = dev;
+	g->index = qi;
+	g->size = size;
+	g->desc = gpa;
+	g->avail = gpa + 16U * size;
+	g->used = (g->avail + 6U + 2U * size + 3U) & ~3ULL;
+	memset(ram + gpa, 0, (size_t)(g->used + 6U + 8U * size - gpa));
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_SEL, qi);
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_NUM, size);
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)g->desc);
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(g->desc >> 32));
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)g->avail);
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_AVAIL_HIGH, (uint32_t)(g->avail >> 32));
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)g->used);
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(g->used >> 32));
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_READY, 1);
+}
+
+struct gbuf {
+	uint64_t gpa;
+	uint32_t len;
+	bool writable;
+};
+
+/* Post one chain (direct descriptors, taken round-robin); returns its head. Does not kick. */
+static uint16_t gq_post(struct gq *g, const struct gbuf *b, unsigned n)
+{
+	uint16_t head = g->next_desc;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t d = (uint16_t)((head + i) % g->size);
+		struct vring_desc vd = {
+		    .addr = b[i].gpa,
+		    .len = b[i].len,
+		    .flags = (uint16_t)((b[i].writable ? VRING_DESC_F_WRITE : 0) |
+					(i + 1 < n ? VRING_DESC_F_NEXT : 0)),
+		    .next = (uint16_t)((d + 1) % g->size),
+		};
+		memcpy(ram + g->desc + 16U * d, &vd, 16);
+	}
+	g->next_desc = (uint16_t)((head + n) % g->size);
+	memcpy(ram + g->avail + 4U + 2U * (g->avail_idx % g->size), &head, 2);
+	g->avail_idx++;
+	__atomic_store_n((uint16_t *)(ram + g->avail + 2), g->avail_idx, __ATOMIC_RELEASE);
+	return head;
+}
+
+/* Post a chain of one buffer. */
+static uint16_t gq_post1(struct gq *g, uint64_t gpa, uint32_t len, bool writable)
+{
+	struct gbuf b = {gpa, len, writable};
+
+	return gq_post(g, &b, 1);
+}
+
+/* Take the next used element; false if none. */
+static bool gq_used(struct gq *g, uint32_t *id, uint32_t *len)
+{
+	uint16_t idx = __atomic_load_n((uint16_t *)(ram + g->used + 2), __ATOMIC_ACQUIRE);
+	uint8_t *e;
+
+	if (idx == g->used_seen)
+		return false;
+	e = ram + g->used + 4U + 8U * (g->used_seen % g->size);
+	memcpy(id, e, 4);
+	memcpy(len, e + 4, 4);
+	g->used_seen++;
+	return true;
+}
+
+/* Number of used elements not yet taken. */
+static uint16_t gq_pending(const struct gq *g)
+{
+	return (uint16_t)(__atomic_load_n((uint16_t *)(ram + g->used + 2), __ATOMIC_ACQUIRE) -
+			  g->used_seen);
+}
+
+/* QueueNotify through the queue's ioeventfd, then run the event loop. */
+static void gq_kick(const struct gq *g)
+{
+	uint64_t one = 1, base = VIRTIO_MMIO_BASE + g->dev * VIRTIO_MMIO_SIZE;
+
+	for (unsigned i = 0; i < n_ioev; i++)
+		if (ioev[i].on && ioev[i].addr == base + VIRTIO_MMIO_QUEUE_NOTIFY &&
+		    ioev[i].datamatch == g->index) {
+			if (write(ioev[i].fd, &one, 8) != 8)
+				abort();
+			loop_dispatch();
+			return;
+		}
+	mmio_wr(g->dev, VIRTIO_MMIO_QUEUE_NOTIFY, g->index); /* traps: same effect */
+	loop_dispatch();
+}
+
+/* The device's exit-stats JSON (malloc'd). */
+static char *dev_stats(unsigned dev)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	vm.stats[dev].fn(vm.stats[dev].opaque, f);
+	fclose(f);
+	return buf;
+}
+
+#endif
