@@ -22,7 +22,6 @@
 
 #include "../vmm/vm.h"
 #include "device.h"
-#include "virtio_serve.h"
 
 _Static_assert(sizeof(struct virtio_net_hdr_v1) == NET_HDR_LEN, "virtio_net_hdr_v1");
 _Static_assert(offsetof(struct virtio_net_config, mtu) == 10, "virtio_net_config");
@@ -424,7 +423,7 @@ static void tap_event(struct evloop_handler *h, uint32_t events)
 		return;
 	}
 	n->rx_served = false;
-	virtio_serve_queue(&n->dev, NET_RXQ);
+	virtio_mmio_serve_queue(&n->dev, NET_RXQ);
 	if (!n->rx_served) /* the driver is not running: wait for its RX kick */
 		rx_interest(n, false);
 }

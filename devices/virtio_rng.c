@@ -18,7 +18,6 @@
 
 #include "../vmm/vm.h"
 #include "device.h"
-#include "virtio_serve.h"
 
 #define BIT(n) (1ULL << (n))
 
@@ -208,7 +207,7 @@ static void rng_timer_event(struct evloop_handler *h, uint32_t events)
 	if (read(h->fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
 	r->timer_armed = false;
-	virtio_serve_queue(&r->dev, 0);
+	virtio_mmio_serve_queue(&r->dev, 0);
 }
 
 /* vCPU thread, every queue lock held: forget the held chain (the timer finds nothing). */

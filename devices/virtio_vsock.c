@@ -16,7 +16,6 @@
 
 #include "../vmm/vm.h"
 #include "device.h"
-#include "virtio_serve.h"
 
 #define BIT(n) (1ULL << (n))
 
@@ -137,7 +136,7 @@ static void vsock_rx_kick(void *opaque)
 	struct virtio_vsock *v = opaque;
 
 	if (vsock_rx_pending(&v->proto))
-		virtio_serve_queue(&v->dev, VSOCK_RXQ);
+		virtio_mmio_serve_queue(&v->dev, VSOCK_RXQ);
 }
 
 static void wake_event(struct evloop_handler *h, uint32_t events)
