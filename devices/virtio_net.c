@@ -369,7 +369,7 @@ static int rx_read(struct virtio_net *n)
 	return 1;
 }
 
-/* RX queue handler: a guest kick (new buffers) or, through virtio_serve_queue, a readable
+/* RX queue handler: a guest kick (new buffers) or, through virtio_mmio_serve_queue, a readable
  * tap. Delivers frames until the tap is empty, the guest has no room, or the budget ends. */
 static void net_rx_notify(struct virtio_net *n, struct virtq *q)
 {
