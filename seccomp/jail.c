@@ -611,7 +611,33 @@ static int set_limit(int res, const char *name, uint64_t v, struct errbuf *err)
 	return 0;
 }
 
-static int new_root(struct errbuf *err)
+/* mkdir -p base/dir (dir absolute) inside the new root, then bind the host's dir onto it. */
+static int bind_into_fd(const char *base, const char *dir, const char *src, struct errbuf *err)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s%s", base, dir);
+
+	if (dir[0] != '/' || n < 0 || (size_t)n >= sizeof(path))
+		return err_set(err, -EINVAL, "jail: bind directory %s: not an absolute path", dir);
+	for (char *p = path + strlen(base) + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return err_sys(err, -errno, "jail: mkdir %s", path);
+		*p = '/';
+	}
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return err_sys(err, -errno, "jail: mkdir %s", path);
+	if (mount(src, path, NULL, MS_BIND, NULL) < 0)
+		return err_sys(err, -errno, "jail: bind %s", dir);
+	if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL) < 0)
+		return err_sys(err, -errno, "jail: remount %s", dir);
+	return 0;
+}
+
+static int new_root(const char *bind_dir, struct errbuf *err)
 {
 	static const char *const bases[] = {"/tmp", "/mnt", "/run", "/dev"};
 	const char *base = NULL;
@@ -625,9 +651,23 @@ static int new_root(struct errbuf *err)
 			base = bases[i];
 	if (!base)
 		return err_set(err, -ENOENT, "jail: no directory to mount the new root on");
+	/* The bind's source is resolved before the tmpfs hides it (it may live under base). */
+	int src = bind_dir ? open(bind_dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	char src_path[64];
+
+	if (bind_dir && src < 0)
+		return err_sys(err, -errno, "jail: bind directory %s", bind_dir);
+	snprintf(src_path, sizeof(src_path), "/proc/self/fd/%d", src);
 	if (mount("microvm-root", base, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "size=16k,nr_inodes=16,mode=0755") < 0)
+		  "size=16k,nr_inodes=64,mode=0755") < 0)
 		return err_sys(err, -errno, "jail: mount tmpfs on %s", base);
+	if (bind_dir) {
+		int rc = bind_into_fd(base, bind_dir, src_path, err);
+
+		close(src);
+		if (rc < 0)
+			return rc;
+	}
 	if (chdir(base) < 0)
 		return err_sys(err, -errno, "jail: chdir %s", base);
 	/* pivot_root(".", "."): the old root ends up stacked on "." and is detached at once. */
@@ -664,7 +704,8 @@ static int drop_ids(const struct jail_config *jc, struct errbuf *err)
 	return 0;
 }
 
-int jail_enter(const struct jail_config *jc, const int *keep_fds, size_t n_keep, struct errbuf *err)
+int jail_enter(const struct jail_config *jc, const int *keep_fds, size_t n_keep,
+	       const char *bind_dir, struct errbuf *err)
 {
 	int *keep, maxfd = 2;
 	size_t n = 0, u = 0;
@@ -696,7 +737,7 @@ int jail_enter(const struct jail_config *jc, const int *keep_fds, size_t n_keep,
 	free(keep);
 	if (rc < 0)
 		return rc;
-	rc = new_root(err);
+	rc = new_root(bind_dir, err);
 	if (rc < 0)
 		return rc;
 	if (sethostname("microvm", 7) < 0)

@@ -82,7 +82,9 @@ int jail_prepare(const struct jail_config *jc, struct errbuf *err);
  *      with close_range (or a /proc/self/fd walk on kernels without it);
  *   2. make all mounts private (MS_REC|MS_PRIVATE), mount an empty tmpfs (nosuid, nodev,
  *      noexec, mode 0755, a few KiB) over /tmp in this mount namespace, pivot_root into it,
- *      detach the old root, chdir("/"), and remount the new root read-only;
+ *      detach the old root, chdir("/"), and remount the new root read-only; bind_dir, when
+ *      not NULL, is an absolute host directory bind-mounted (nosuid, nodev, noexec) at the
+ *      same path inside the new root: vsock's uds_path_P sockets, connected to at run time;
  *   3. sethostname("microvm");
  *   4. rlimits: CORE 0; NOFILE as given, else highest kept fd + 1 + JAIL_NOFILE_MARGIN
  *      (room for vsock connections and fds made after the jail); FSIZE only if given (it
@@ -95,7 +97,7 @@ int jail_prepare(const struct jail_config *jc, struct errbuf *err);
  *   6. clearenv().
  * Call while single-threaded, after everything the VM needs is open. */
 int jail_enter(const struct jail_config *jc, const int *keep_fds, size_t n_keep,
-	       struct errbuf *err);
+	       const char *bind_dir, struct errbuf *err);
 
 /* Helper for building keep_fds: the fds open now (ascending, at most cap of them, from
  * /proc/self/fd, the listing's own fd excluded). Returns how many there are (possibly more

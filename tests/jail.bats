@@ -243,3 +243,54 @@ JSON
 	# The guest's write reached the host file (the selftest writes sector 1).
 	[ "$(od -An -tx1 -j 512 -N 1 "$T/disk.img" | tr -d ' ')" != 00 ]
 }
+
+@test "a jailed VM's guest reaches a host vsock port (uds_path's directory is bound into the jail)" {
+	command -v python3 >/dev/null || skip "no python3"
+	chmod 755 "$T"
+	U="$T/v.sock"
+	python3 - "$U" >"$T/host.log" 2>&1 <<'PY' &
+import os, socket, sys
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+l.bind(sys.argv[1] + "_52")
+os.chmod(sys.argv[1] + "_52", 0o777)  # the jailed uid must be able to connect
+l.listen(1)
+print("ready", flush=True)
+l.settimeout(60)
+c, _ = l.accept()
+c.settimeout(60)
+line = b""
+while not line.endswith(b"\n"):
+    d = c.recv(1)
+    if not d:
+        break
+    line += d
+print("hello:", line.decode().strip(), flush=True)
+c.sendall(b"hello from host\n")
+got = 0
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    got += len(d)
+print("stream:", got, flush=True)
+PY
+	HOSTPID=$!
+	for _ in $(seq 100); do grep -q ready "$T/host.log" && break; sleep 0.05; done
+	cat >"$T/vm.json" <<JSON
+{
+  "boot-source": { "kernel_image_path": "builtin:selftest",
+                   "boot_args": "selftest.vsock_port=52 selftest.vsock_send=1000" },
+  "machine-config": { "vcpu_count": 1, "mem_size_mib": 32 },
+  "vsock": { "guest_cid": 3, "uds_path": "$U" }
+}
+JSON
+	run --separate-stderr timeout 120 "$M" --jail "$T/vm.json"
+	wait "$HOSTPID" || true
+	echo "$output"
+	echo "stderr: $stderr"
+	cat "$T/host.log"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"vsock0 connect to host port 52"* ]]
+	grep -q '^hello: hello from guest cid 3$' "$T/host.log"
+	grep -q '^stream: 1000$' "$T/host.log"
+}

@@ -148,7 +148,7 @@ static void test_disabled_is_noop(void)
 
 	CHECK_EQ(jail_prepare(&jc, &err), 0);
 	CHECK_EQ(getpid(), me);
-	CHECK_EQ(jail_enter(&jc, NULL, 0, &err), 0);
+	CHECK_EQ(jail_enter(&jc, NULL, 0, NULL, &err), 0);
 	CHECK(fcntl(fd, F_GETFD) >= 0);
 	close(fd);
 }
@@ -202,7 +202,7 @@ static _Noreturn void inside(int kept_fd, int closed_fd, int mode)
 	if (getpid() != 1)
 		quit(10);
 	jc.enabled = true;
-	if (jail_enter(&jc, keep, 1, &err) < 0) {
+	if (jail_enter(&jc, keep, 1, NULL, &err) < 0) {
 		dprintf(2, "jail_enter: %s\n", err.msg);
 		quit(11);
 	}
