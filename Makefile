@@ -82,7 +82,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $$(call sources_of,tests/fuzz/%.c)
 	  -DUNIT_TEST -DMICROVM_VERSION='"fuzz"' $< $(call sources_of,$<) -o $@
 
 fuzz: deps $(FUZZ_BINS)
-	@for f in $(FUZZ_BINS); do echo "fuzz: $$f for $(FUZZ_SECONDS)s"; mkdir -p $(B)/corpus/$$(basename $$f) tests/fixtures/corpus/$$(basename $$f); \
+	@set -o pipefail; for f in $(FUZZ_BINS); do echo "fuzz: $$f for $(FUZZ_SECONDS)s"; mkdir -p $(B)/corpus/$$(basename $$f) tests/fixtures/corpus/$$(basename $$f); \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(B)/corpus/$$(basename $$f) \
 	    tests/fixtures/corpus/$$(basename $$f) 2>&1 | tail -2 || exit 1; done
 

@@ -200,18 +200,33 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	return 1;
 }
 
+int virtq_push_n(struct virtq *q, const struct virtq_used_elem *e, unsigned n)
+{
+	if (!q->started)
+		return 0;
+	if (n > q->size)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *elem =
+		    q->used + USED_RING + 8U * ((uint16_t)(q->used_idx + i) & (q->size - 1U));
+		uint32_t id = e[i].head;
+
+		memcpy(elem, &id, 4);
+		memcpy(elem + 4, &e[i].len, 4);
+	}
+	q->used_idx = (uint16_t)(q->used_idx + n);
+	/* The element writes above are ordered before the idx store (release). */
+	__atomic_store_n((uint16_t *)(q->used + USED_IDX), q->used_idx, __ATOMIC_RELEASE);
+	return 0;
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
-	uint8_t *elem;
-	uint32_t id = head;
+	const struct virtq_used_elem e = {.head = head, .len = len};
 
-	if (!q->started)
-		return;
-	elem = q->used + USED_RING + 8U * (q->used_idx & (q->size - 1U));
-	memcpy(elem, &id, 4);
-	memcpy(elem + 4, &len, 4);
-	q->used_idx++;
-	__atomic_store_n((uint16_t *)(q->used + USED_IDX), q->used_idx, __ATOMIC_RELEASE);
+	virtq_push_n(q, &e, 1);
 }
 
 bool virtq_need_interrupt(struct virtq *q)

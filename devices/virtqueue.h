@@ -86,7 +86,22 @@ int virtq_start(struct virtq *q, const struct guest_mem *mem);
  * then broken and the device should ask the driver for a reset. Never follows a loop. */
 int virtq_pop(struct virtq *q, struct virtq_chain *c);
 
-/* Return chain head to the driver with len bytes written; publishes used->idx (release). */
+/* One used-ring entry: a popped chain's head and the bytes the device wrote into it. */
+struct virtq_used_elem {
+	uint16_t head;
+	uint32_t len;
+};
+
+/* Return n chains to the driver at once: the n used elements are written in order, then
+ * used->idx is published once (release store), advanced by n, so the driver sees all of them
+ * or none (a mergeable RX frame spread over several chains). The heads must be chains popped
+ * from q and not yet returned. n == 0 does nothing; n > q->size is refused with -EINVAL and
+ * nothing written (the entries would overwrite each other). A stopped queue ignores the call
+ * (returns 0). Interrupts are decided afterwards by virtq_need_interrupt, once for the batch:
+ * with EVENT_IDX, used_event anywhere in the n new entries counts as passed. */
+int virtq_push_n(struct virtq *q, const struct virtq_used_elem *e, unsigned n);
+
+/* Return chain head to the driver with len bytes written: virtq_push_n with one element. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 
 /* After pushes: whether the driver wants an interrupt for the entries used since the last
