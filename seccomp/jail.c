@@ -631,8 +631,8 @@ static int bind_into_fd(const char *base, const char *dir, const char *src, stru
 		return err_sys(err, -errno, "jail: mkdir %s", path);
 	if (mount(src, path, NULL, MS_BIND, NULL) < 0)
 		return err_sys(err, -errno, "jail: bind %s", dir);
-	if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  NULL) < 0)
+	if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) <
+	    0)
 		return err_sys(err, -errno, "jail: remount %s", dir);
 	return 0;
 }

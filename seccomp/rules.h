@@ -26,11 +26,11 @@
 /* Which fd argument 0 must equal. */
 enum rule_fd {
 	FD_ANY,
-	FD_VM,	  /* the vm_fd given to seccomp_install */
-	FD_VCPU,  /* the vcpu_fd given to seccomp_install */
-	FD_STDIN,  /* 0: the terminal the control thread restores */
-	FD_STDOUT, /* 1 */
-	FD_STDERR, /* 2 */
+	FD_VM,	    /* the vm_fd given to seccomp_install */
+	FD_VCPU,    /* the vcpu_fd given to seccomp_install */
+	FD_STDIN,   /* 0: the terminal the control thread restores */
+	FD_STDOUT,  /* 1 */
+	FD_STDERR,  /* 2 */
 	A0_AF_UNIX, /* not an fd: argument 0 (socket's domain) must be AF_UNIX */
 };
 
@@ -101,14 +101,14 @@ static const struct rule vcpu_rules[] = {
  * (see seccomp/README.md, "Adding a syscall"): tap readv/writev for virtio-net, accept4/
  * recvmsg/sendmsg/close/epoll_ctl for vsock, timerfd_settime for the rng rate limiter. */
 static const struct rule event_rules[] = {
-    ANY(epoll_pwait),		/* musl's epoll_wait */
-    ANY(read),			/* eventfds, stdin */
-    ANY(preadv),		/* virtio-blk */
-    ANY(pwritev),		/* virtio-blk */
-    ANY(fdatasync),		/* virtio-blk FLUSH */
-    ANY(fallocate),		/* virtio-blk DISCARD / WRITE_ZEROES */
-    IOCTL(FD_VM, KVM_IRQ_LINE), /* UART RX IRQ */
-    ANY(exit),			/* thread exit */
+    ANY(epoll_pwait),		  /* musl's epoll_wait */
+    ANY(read),			  /* eventfds, stdin */
+    ANY(preadv),		  /* virtio-blk */
+    ANY(pwritev),		  /* virtio-blk */
+    ANY(fdatasync),		  /* virtio-blk FLUSH */
+    ANY(fallocate),		  /* virtio-blk DISCARD / WRITE_ZEROES */
+    IOCTL(FD_VM, KVM_IRQ_LINE),	  /* UART RX IRQ */
+    ANY(exit),			  /* thread exit */
     IOCTL(FD_ANY, TUNSETOFFLOAD), /* virtio-net: offloads follow the driver's features */
     ANY(epoll_ctl),		  /* virtio-net RX pause/resume; vsock connections */
     ANY(getrandom),		  /* virtio-rng */
@@ -120,17 +120,17 @@ static const struct rule event_rules[] = {
     ANY(shutdown),		  /* vsock: guest SHUTDOWN SEND -> SHUT_WR */
     ANY(close),			  /* vsock connections */
     {__SNR_socket, A0_AF_UNIX, 1, 0xf, SOCK_STREAM}, /* vsock: guest connects to uds_path_P */
-    ANY(connect),					  /* vsock: guest connects to uds_path_P */
+    ANY(connect),				     /* vsock: guest connects to uds_path_P */
 };
 
 /* The waiter process: the status pipe and signalfd, forwarding signals, reaping the worker. */
 static const struct rule waiter_rules[] = {
-    ANY(poll),				 /* status pipe + signalfd */
-    ANY(read),				 /* status pipe, signalfd */
-    ARG(kill, 1, ~(uint64_t)0, SIGINT),	 /* forward to the worker */
+    ANY(poll),				/* status pipe + signalfd */
+    ANY(read),				/* status pipe, signalfd */
+    ARG(kill, 1, ~(uint64_t)0, SIGINT), /* forward to the worker */
     ARG(kill, 1, ~(uint64_t)0, SIGTERM),
     ARG(kill, 1, ~(uint64_t)0, SIGHUP),
-    ANY(wait4),				 /* the worker ended without reporting */
+    ANY(wait4), /* the worker ended without reporting */
 };
 
 struct rule_set {

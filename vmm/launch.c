@@ -27,7 +27,7 @@ struct launcher {
 	bool event_started;
 	int sig_fd;
 	FILE *stats;
-	int status_fd; /* waiter_report's pipe, -1 without a waiter */
+	int status_fd;		     /* waiter_report's pipe, -1 without a waiter */
 	uint64_t start_ns, ready_ns; /* launch() entry; just before the vCPUs are released */
 	struct termios saved_tty;
 	bool tty_saved;
@@ -280,8 +280,9 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 	vm_init(&l.vm, cfg);
 	l.vm.seccomp = !opts->no_seccomp;
 	if (opts->no_seccomp)
-		fprintf(stderr, "microvm: WARNING: --no-seccomp: no thread is confined by a seccomp "
-				"filter; use this only for debugging\n");
+		fprintf(stderr,
+			"microvm: WARNING: --no-seccomp: no thread is confined by a seccomp "
+			"filter; use this only for debugging\n");
 	if (open_stats(&l, opts->stats_path) < 0)
 		return STATUS_USAGE;
 	if (setup_signals(&l) < 0) {
