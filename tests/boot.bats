@@ -134,7 +134,8 @@ expect_hello_lines() { # CMDLINE: the first three lines and the 128 MiB memory m
 	[ "${lines[6]}" = 'hello: bad hello.action "bogus"' ]
 }
 
-# sigterm_while ACTION: boot hello with ACTION, wait for its last memmap line, SIGTERM.
+# sigterm_while ACTION [SIGNAL STATUS]: boot hello with ACTION, wait for its last memmap
+# line, send SIGNAL (default TERM), expect STATUS (default 143).
 sigterm_while() {
 	hello_cfg "hello.action=$1"
 	"$M" "$T/vm.json" >"$T/out" 2>"$T/err" &
@@ -146,7 +147,7 @@ sigterm_while() {
 	done
 	grep -q '^memmap\[2\]' "$T/out"
 	sleep 0.1
-	kill -TERM "$PID"
+	kill -"${2:-TERM}" "$PID"
 	local rc=0
 	for i in $(seq 1 100); do
 		kill -0 "$PID" 2>/dev/null || break
@@ -155,7 +156,7 @@ sigterm_while() {
 	wait "$PID" || rc=$?
 	PID=
 	echo "status $rc; stdout: $(cat "$T/out"); stderr: $(cat "$T/err")"
-	[ "$rc" -eq 143 ]
+	[ "$rc" -eq "${3:-143}" ]
 }
 
 @test "SIGTERM while the guest spins gives status 143" {
@@ -164,4 +165,9 @@ sigterm_while() {
 
 @test "SIGTERM while the guest is halted gives status 143" {
 	sigterm_while halt
+}
+
+@test "SIGINT gives status 130, SIGHUP 129 (even from a shell that ignores SIGINT in background jobs)" {
+	sigterm_while spin INT 130
+	sigterm_while spin HUP 129
 }

@@ -76,6 +76,11 @@ static int setup_signals(struct launcher *l)
 	if (sigaction(SIGUSR1, &sa, NULL) < 0)
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
+	/* An ignored disposition (a shell's background job ignores SIGINT) would discard the
+	 * signal before it reaches the signalfd: take them back. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);

@@ -47,8 +47,7 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 	return cache;
 }
 
-/* Give vCPU id its APIC ID and a topology of n_vcpus single-thread cores in one package. */
-static void cpuid_patch(struct kvm_cpuid2 *c, unsigned id, unsigned n_vcpus)
+void vcpu_cpuid_patch(struct kvm_cpuid2 *c, unsigned id, unsigned n_vcpus)
 {
 	unsigned core_shift = 0;
 
@@ -130,7 +129,7 @@ int vcpu_create(struct vm *vm, struct vcpu *v, unsigned id)
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, sup, size);
-	cpuid_patch(c, id, vm->n_vcpus);
+	vcpu_cpuid_patch(c, id, vm->n_vcpus);
 	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
 		rc = -errno;
 	free(c);

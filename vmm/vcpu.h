@@ -41,6 +41,11 @@ struct vcpu_boot {
 	uint64_t rsi; /* Linux 64-bit: boot_params address */
 };
 
+/* Give vCPU id its APIC ID (leaf 1 EBX[31:24], leaf 0xB EDX) and a topology of n_vcpus
+ * single-thread cores in one package (leaves 1, 4, 0xB); sets the hypervisor bit. */
+struct kvm_cpuid2;
+void vcpu_cpuid_patch(struct kvm_cpuid2 *c, unsigned id, unsigned n_vcpus);
+
 /* Create vCPU id (KVM_CREATE_VCPU, run area, CPUID with its APIC ID and topology). */
 int vcpu_create(struct vm *vm, struct vcpu *v, unsigned id);
 
