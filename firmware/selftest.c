@@ -122,6 +122,7 @@ int main(void)
 	}
 	if (ndev == 0)
 		fw_printf("# no virtio devices tested\n");
+	smp_test();
 	fw_printf("# selftest took %lu us\n", (clock_ns() - t0) / 1000);
 	fw_printf("selftest: %u passed, %u failed\n", n_checks - n_failed, n_failed);
 	return (int)(n_failed > 63 ? 63 : n_failed);

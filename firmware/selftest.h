@@ -29,4 +29,7 @@ bool vdev_bringup(struct vdev *d, uint64_t wanted, unsigned nqueues);
  * the device's first request completes. */
 bool vdev_interrupt_check(struct vdev *d);
 
+/* With more than one CPU in the MP table: start the APs by INIT/SIPI, one check line. */
+void smp_test(void);
+
 #endif

@@ -171,3 +171,16 @@ sigterm_while() {
 	sigterm_while spin INT 130
 	sigterm_while spin HUP 129
 }
+
+@test "SMP: the selftest starts every AP listed in the MP table by INIT/SIPI (4 and 32 vCPUs)" {
+	for n in 4 32; do
+		cat >"$T/vm.json" <<JSON
+{ "boot-source": { "kernel_image_path": "builtin:selftest" },
+  "machine-config": { "vcpu_count": $n, "mem_size_mib": 64 } }
+JSON
+		run --separate-stderr timeout 60 "$M" "$T/vm.json"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"ok 1 - smp $((n - 1)) APs started by INIT/SIPI ($((n - 1)) running)"* ]]
+	done
+}
