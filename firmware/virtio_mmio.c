@@ -285,7 +285,13 @@ bool vdev_check_interrupt(struct vdev *d, uint8_t vector, char *why, size_t whyl
 		fw_snprintf(why, whylen, "InterruptStatus 0x%x lacks the used-buffer bit", isr);
 		return false;
 	}
+	/* The bits must clear on ACK; a device with traffic of its own (vsock, net) may raise
+	 * a new interrupt between the ACK and the read, so allow a few rounds. */
 	uint32_t after = vdev_read(d, VIRTIO_MMIO_INTERRUPT_STATUS);
+	for (unsigned i = 0; i < 16 && (after & isr); i++) {
+		vdev_write(d, VIRTIO_MMIO_INTERRUPT_ACK, after);
+		after = vdev_read(d, VIRTIO_MMIO_INTERRUPT_STATUS);
+	}
 	if (after & isr) {
 		fw_snprintf(why, whylen, "InterruptStatus 0x%x after acknowledging 0x%x", after,
 			    isr);
