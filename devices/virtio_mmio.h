@@ -38,7 +38,15 @@ struct virtio_dev_ops {
 
 	/* Queue qi has buffers (a kick): pop, serve, push, then virtio_mmio_signal_used. Called
 	 * on the event thread with that queue's lock held, only while the queue is ready, the
-	 * driver has set DRIVER_OK and the device does not need a reset. */
+	 * driver has set DRIVER_OK and the device does not need a reset.
+	 *
+	 * A handler must not serve for ever (the driver can refill a ring as fast as it is
+	 * served): after a work budget it may return with buffers still available and write 1
+	 * to its own queue's kick eventfd (dev->queues[qi].kick.fd) to be called again once the
+	 * loop has run the other handlers. That write is handled as a guest kick: it is counted
+	 * in stats.notify_ioeventfd, and the queue is only served if it is still runnable (a
+	 * reset in between makes it a no-op). net and vsock do this on TX, vsock on RX, rng on
+	 * its request queue. */
 	void (*queue_notify)(struct virtio_dev *dev, struct virtq *q, unsigned qi);
 
 	/* The driver reset the device (Status = 0): forget negotiated state. Called on a vCPU

@@ -235,20 +235,11 @@ static void rx_interest(struct virtio_net *n, bool on)
 }
 
 /* Publish the used elements of a frame at once: the driver must not see part of a mergeable
- * frame (virtq_push publishes each element). Same ring layout as virtqueue.c. */
-static void rx_push_frame(struct virtq *q, const struct net_rx_used *u, unsigned cnt)
+ * frame. n_rx_used never exceeds the queue size (rx_fill_chain), so this cannot fail. */
+static void rx_push_frame(struct virtio_net *n, struct virtq *q)
 {
-	if (!q->started)
-		return;
-	for (unsigned i = 0; i < cnt; i++) {
-		uint8_t *e = q->used + 4U + 8U * ((uint16_t)(q->used_idx + i) & (q->size - 1U));
-		uint32_t id = u[i].head;
-
-		memcpy(e, &id, 4);
-		memcpy(e + 4, &u[i].len, 4);
-	}
-	q->used_idx = (uint16_t)(q->used_idx + cnt);
-	__atomic_store_n((uint16_t *)(q->used + 2), q->used_idx, __ATOMIC_RELEASE);
+	virtq_push_n(q, n->rx_used, n->n_rx_used);
+	n->n_rx_used = 0;
 }
 
 /* Give back the chains of an unfinished frame empty (and the held one), dropping the frame. */
@@ -256,12 +247,11 @@ static void rx_abort(struct virtio_net *n, struct virtq *q, bool with_held)
 {
 	for (unsigned i = 0; i < n->n_rx_used; i++)
 		n->rx_used[i].len = 0;
-	if (with_held && n->rx_held && n->n_rx_used < NET_QUEUE_SIZE) {
-		n->rx_used[n->n_rx_used++] = (struct net_rx_used){n->rx_chain.head, 0};
+	if (with_held && n->rx_held && n->n_rx_used < q->size) {
+		n->rx_used[n->n_rx_used++] = (struct virtq_used_elem){n->rx_chain.head, 0};
 		n->rx_held = false;
 	}
-	rx_push_frame(q, n->rx_used, n->n_rx_used);
-	n->n_rx_used = 0;
+	rx_push_frame(n, q);
 	n->rx_len = n->rx_off = 0;
 	count(&n->counts.rx_dropped, 1);
 }
@@ -272,12 +262,11 @@ static void rx_finish(struct virtio_net *n, struct virtq *q)
 
 	*n->rx_num_buffers[0] = (uint8_t)nb;
 	*n->rx_num_buffers[1] = (uint8_t)(nb >> 8);
-	rx_push_frame(q, n->rx_used, n->n_rx_used);
+	rx_push_frame(n, q);
 	count(&n->counts.rx_frames, 1);
 	count(&n->counts.rx_bytes, n->rx_len - NET_HDR_LEN);
 	count(&n->dev.stats.read_bytes, n->rx_len - NET_HDR_LEN);
 	count(&n->dev.stats.requests, 1);
-	n->n_rx_used = 0;
 	n->rx_len = n->rx_off = 0;
 }
 
@@ -303,11 +292,11 @@ static void rx_fill_chain(struct virtio_net *n, struct virtq *q, bool mrg)
 	}
 	iov_scatter(w, c->n_writable, 0, n->rx_buf + n->rx_off, chunk);
 	n->rx_off += chunk;
-	n->rx_used[n->n_rx_used++] = (struct net_rx_used){c->head, chunk};
+	n->rx_used[n->n_rx_used++] = (struct virtq_used_elem){c->head, chunk};
 	n->rx_held = false;
 	if (n->rx_off == n->rx_len)
 		rx_finish(n, q);
-	else if (n->n_rx_used == q->size) /* the whole ring is not enough */
+	else if (n->n_rx_used >= q->size) /* the whole ring is not enough */
 		rx_abort(n, q, false);
 }
 
@@ -375,6 +364,15 @@ static void net_rx_notify(struct virtio_net *n, struct virtq *q)
 {
 	int rc = 1;
 
+	if (n->rx_generation != q->generation) {
+		/* The driver restarted the queue (QueueReady 0, then 1): chains popped from the
+		 * old ring are not this ring's to return, and the new one may be smaller. The
+		 * frame waiting in rx_buf starts over. */
+		n->rx_generation = q->generation;
+		n->n_rx_used = 0;
+		n->rx_held = false;
+		n->rx_off = 0;
+	}
 	n->rx_served = true;
 	rx_interest(n, true);
 	for (unsigned budget = NET_RX_BUDGET; budget > 0; budget--) {

@@ -36,11 +36,6 @@ struct net_counts {
 	_Atomic uint64_t tx_errors;  /* frames the tap refused (down, gone, full) */
 };
 
-struct net_rx_used {
-	uint16_t head;
-	uint32_t len;
-};
-
 struct virtio_net {
 	struct virtio_dev dev;
 	struct virtio_dev_ops ops;
@@ -67,7 +62,8 @@ struct virtio_net {
 	unsigned n_rx_used;
 	uint8_t *rx_num_buffers[2]; /* host addresses of num_buffers in the first chain */
 	bool rx_held;		    /* rx_chain was popped and not yet used */
-	struct net_rx_used rx_used[NET_QUEUE_SIZE];
+	uint32_t rx_generation;	    /* the RX virtq generation rx_used and rx_chain are from */
+	struct virtq_used_elem rx_used[NET_QUEUE_SIZE];
 	struct virtq_chain rx_chain;
 	uint8_t rx_buf[NET_RX_BUF];
 

@@ -160,16 +160,27 @@ static uint32_t rng_allowance(struct virtio_rng *r)
 	return (uint32_t)(want < avail ? want : avail);
 }
 
-/* Queue lock held (event thread): serve requests until the ring is empty or tokens run out. */
+/* Queue lock held (event thread): serve requests until the ring is empty, tokens run out or
+ * the budget ends (the driver may refill the ring as fast as it is served): then the queue
+ * re-kicks itself, so other handlers run in between. */
 static void rng_queue_notify(struct virtio_dev *dev, struct virtq *q, unsigned qi)
 {
 	struct virtio_rng *r = dev->priv;
+	unsigned budget = RNG_BUDGET;
 	int rc = 0;
 
-	(void)qi;
+	if (r->held && r->held_generation != q->generation)
+		r->held = false; /* popped before the queue was restarted: not this ring's */
 	for (;;) {
 		uint32_t n, got;
 
+		if (budget == 0) {
+			uint64_t one = 1;
+
+			if (write(dev->queues[qi].kick.fd, &one, sizeof(one)) < 0)
+				virtio_dev_host_error(dev, "re-kick: %s", strerror(errno));
+			break;
+		}
 		if (!r->held) {
 			rc = virtq_pop(q, &r->chain);
 			if (rc == 0 && virtq_enable_kicks(q))
@@ -177,6 +188,7 @@ static void rng_queue_notify(struct virtio_dev *dev, struct virtq *q, unsigned q
 			if (rc <= 0)
 				break;
 			r->held = true;
+			r->held_generation = q->generation;
 		}
 		n = rng_allowance(r);
 		if (n == UINT32_MAX)
@@ -188,6 +200,7 @@ static void rng_queue_notify(struct virtio_dev *dev, struct virtq *q, unsigned q
 		atomic_fetch_add_explicit(&dev->stats.read_bytes, got, memory_order_relaxed);
 		virtq_push(q, r->chain.head, got);
 		r->held = false;
+		budget--;
 	}
 	virtio_mmio_signal_used(dev, q);
 	if (rc < 0) {

@@ -13,6 +13,7 @@
 
 #define RNG_QUEUE_SIZE	256U
 #define RNG_MAX_REQUEST (64U * 1024U) /* bytes given per request at most */
+#define RNG_BUDGET	64U	      /* requests per kick, then the queue re-kicks itself */
 
 /* A token bucket (Firecracker's): size tokens (bytes), refilled evenly over refill_ns, plus a
  * one-time burst spent first. Times are CLOCK_MONOTONIC nanoseconds. */
@@ -52,6 +53,7 @@ struct virtio_rng {
 	/* The request queue's state, under its lock: a chain popped but not yet served (waiting
 	 * for tokens). */
 	bool held;
+	uint32_t held_generation; /* the virtq generation chain was popped under */
 	struct virtq_chain chain;
 };
 

@@ -40,16 +40,24 @@ static void poke(struct virtio_vsock *v, int fd)
 		virtio_dev_host_error(&v->dev, "eventfd write: %s", strerror(errno));
 }
 
-/* RX queue lock held: fill guest buffers with packets until none are waiting or the guest
- * has no room (the next RX kick resumes). */
+/* RX queue lock held: fill guest buffers with packets until none are waiting, the guest has
+ * no room (the next RX kick resumes) or the budget ends (the queue re-kicks itself: the
+ * driver may refill the ring as fast as it is served). */
 static void vsock_rx(struct virtio_vsock *v, struct virtq *q)
 {
 	struct virtq_chain *c = &v->rx_chain;
+	unsigned budget = VSOCK_RX_BUDGET;
 	int rc = 0;
 
+	if (v->rx_held && v->rx_generation != q->generation)
+		v->rx_held = false; /* popped before the queue was restarted: not this ring's */
 	while (vsock_rx_pending(&v->proto)) {
 		uint32_t len;
 
+		if (budget == 0) {
+			poke(v, v->dev.queues[VSOCK_RXQ].kick.fd);
+			break;
+		}
 		if (!v->rx_held) {
 			rc = virtq_pop(q, c);
 			if (rc == 0 && virtq_enable_kicks(q))
@@ -57,6 +65,7 @@ static void vsock_rx(struct virtio_vsock *v, struct virtq *q)
 			if (rc <= 0)
 				break;
 			v->rx_held = true;
+			v->rx_generation = q->generation;
 		}
 		if (c->error != VIRTQ_CHAIN_OK || c->n_readable ||
 		    c->writable_len < VSOCK_HDR_LEN) {
@@ -66,6 +75,7 @@ static void vsock_rx(struct virtio_vsock *v, struct virtq *q)
 							: "too small or readable");
 			virtq_push(q, c->head, 0);
 			v->rx_held = false;
+			budget--;
 			continue;
 		}
 		len = vsock_next_packet(&v->proto, c->iov + c->n_readable, c->n_writable,
@@ -76,6 +86,7 @@ static void vsock_rx(struct virtio_vsock *v, struct virtq *q)
 		count(&v->dev.stats.read_bytes, len - VSOCK_HDR_LEN);
 		virtq_push(q, c->head, len);
 		v->rx_held = false;
+		budget--;
 	}
 	virtio_mmio_signal_used(&v->dev, q);
 	if (rc < 0)

@@ -17,6 +17,7 @@
 #define VSOCK_TXQ	 1U
 #define VSOCK_EVQ	 2U
 #define VSOCK_TX_BUDGET	 256U /* packets per TX kick, then the queue re-kicks itself */
+#define VSOCK_RX_BUDGET	 64U  /* RX buffers filled per call, then the queue re-kicks itself */
 
 struct virtio_vsock {
 	struct virtio_dev dev;
@@ -29,6 +30,7 @@ struct virtio_vsock {
 	struct vsock_proto proto;
 	/* RX queue state, under its lock: a chain popped before knowing there was data. */
 	bool rx_held;
+	uint32_t rx_generation; /* the RX virtq generation rx_chain was popped under */
 	struct virtq_chain rx_chain;
 	struct virtq_chain tx_chain; /* TX queue, under its lock */
 };

@@ -64,6 +64,7 @@ int virtq_start(struct virtq *q, const struct guest_mem *mem)
 	q->used_idx = 0;
 	q->signalled_used = 0;
 	q->broken = false;
+	q->generation++;
 	q->started = true;
 	return 0;
 }

@@ -38,6 +38,12 @@ struct virtq {
 	uint16_t last_avail;	 /* next avail ring entry to consume */
 	uint16_t used_idx;	 /* our copy of used->idx */
 	uint16_t signalled_used; /* used_idx when an interrupt was last decided on */
+	/* Bumped by every virtq_start. The driver may stop a queue (QueueReady 0) and start it
+	 * again, with another size and rings, without a device reset: a device that keeps
+	 * popped chains between calls (a held buffer, part of a frame) records the generation
+	 * it popped them under and forgets them when it changes, never pushing them to the new
+	 * ring. (virtq_reset zeroes it: devices forget such chains in their reset callback.) */
+	uint32_t generation;
 };
 
 /* Why a chain is malformed (struct virtq_chain.error). */

@@ -92,6 +92,8 @@ static void conn_close_fd(struct vsock_conn *c)
 	c->host_readable = false;
 }
 
+static void listener_resume(struct vsock_proto *p);
+
 static void conn_free(struct vsock_conn *c)
 {
 	conn_close_fd(c);
@@ -99,6 +101,7 @@ static void conn_free(struct vsock_conn *c)
 	c->buf = NULL;
 	c->state = CONN_FREE;
 	c->p->n_conns--;
+	listener_resume(c->p); /* an fd is free again */
 }
 
 /* Close the host side and tell the guest RST (sent when RX has room, then the slot frees). */
@@ -636,6 +639,25 @@ static void conn_event(struct evloop_handler *h, uint32_t events)
 	p->rx_kick(p->opaque);
 }
 
+/* Out of fds (EMFILE: the guest may hold connections up to RLIMIT_NOFILE) or memory: a
+ * client in the backlog keeps the listener ready, so stop polling it rather than spin; the
+ * timer ticks meanwhile, and each tick or closed connection tries again. */
+static void listener_pause(struct vsock_proto *p)
+{
+	if (p->listener_paused || evloop_mod(p->loop, &p->listener, 0) < 0)
+		return;
+	p->listener_paused = true;
+	timer_update(p);
+}
+
+static void listener_resume(struct vsock_proto *p)
+{
+	if (!p->listener_paused || evloop_mod(p->loop, &p->listener, EPOLLIN) < 0)
+		return;
+	p->listener_paused = false;
+	timer_update(p);
+}
+
 static void listener_event(struct evloop_handler *h, uint32_t events)
 {
 	struct vsock_proto *p = h->opaque;
@@ -646,6 +668,10 @@ static void listener_event(struct evloop_handler *h, uint32_t events)
 		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct vsock_conn *c;
 
+		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue; /* that client is gone: the next one */
+		if (fd < 0 && errno != EAGAIN)
+			listener_pause(p);
 		if (fd < 0)
 			break;
 		c = p->n_conns < VSOCK_MAX_CONNS ? conn_new(p, fd, CONN_HOST_CMD) : NULL;
@@ -664,7 +690,7 @@ static void listener_event(struct evloop_handler *h, uint32_t events)
 
 static void timer_update(struct vsock_proto *p)
 {
-	bool want = false;
+	bool want = p->listener_paused;
 	struct itimerspec its = {{0, 0}, {0, 0}};
 
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS && !want; i++)
@@ -679,6 +705,7 @@ static void timer_update(struct vsock_proto *p)
 
 void vsock_proto_timeouts(struct vsock_proto *p, uint64_t now)
 {
+	listener_resume(p);
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
 		struct vsock_conn *c = &p->conns[i];
 

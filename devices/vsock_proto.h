@@ -100,6 +100,9 @@ struct vsock_proto {
 	struct evloop_handler listener;
 	struct evloop_handler timer; /* timerfd: deadlines, armed only while some are set */
 	bool timer_on;
+	/* accept4 failed for want of fds or memory: the listener is out of the loop's interest
+	 * (a waiting client would keep it ready) until a timer tick or a connection closes. */
+	bool listener_paused;
 	/* Called from the event loop (socket and timer events) when packets for the guest may
 	 * be waiting: the device serves its RX queue. Never called from vsock_guest_packet. */
 	void (*rx_kick)(void *opaque);

@@ -20,7 +20,7 @@
 #include "../vmm/errors.h"
 
 #define JAIL_DEFAULT_ID	   65534U /* uid and gid when not given: nobody / nogroup */
-#define JAIL_NOFILE_MARGIN 64U	  /* default NOFILE = highest kept fd + 1 + this */
+#define JAIL_NOFILE_MARGIN 192U	  /* NOFILE = highest kept fd + 1 + this (vsock: 128 conns) */
 #define JAIL_PATH_MAX	   512U
 
 /* Zero-initialize; jail_parse_option fills it. Unset fields keep the defaults named here. */

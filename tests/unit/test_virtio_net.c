@@ -387,6 +387,67 @@ static void test_ring_rx_bad(void)
 	CHECK_EQ(atomic_load(&dn->counts.rx_dropped), dropped + 5);
 }
 
+static void test_ring_rx_restart(void)
+{
+	uint32_t id, len;
+
+	/* A mergeable frame half delivered into 255 small buffers of a 256-entry ring; then the
+	 * driver stops the queue (QueueReady 0) and starts it again with 16 entries, without a
+	 * device reset. The chains of the old ring are forgotten (never pushed to the new one)
+	 * and the frame starts over: no more entries than the new ring has, no id beyond it. */
+	CHECK_EQ(dev_negotiate(d, F(VIRTIO_NET_F_MRG_RXBUF)), 0xB);
+	gq_setup(&rxq, d, NET_RXQ, 256, 0x20000);
+	gq_setup(&txq, d, NET_TXQ, 16, 0x12000);
+	dev_driver_ok(d);
+	for (unsigned i = 0; i < 255; i++)
+		gq_post1(&rxq, 0x100000 + 0x100ULL * i, 16, true);
+	peer_send(60000, 1, 0);
+	gq_kick(&rxq);
+	CHECK_EQ(gq_pending(&rxq), 0);
+	CHECK_EQ(dn->n_rx_used, 255);
+	uint64_t dropped = atomic_load(&dn->counts.rx_dropped);
+	mmio_wr(d, VIRTIO_MMIO_QUEUE_SEL, NET_RXQ);
+	mmio_wr(d, VIRTIO_MMIO_QUEUE_READY, 0);
+	gq_setup(&rxq, d, NET_RXQ, 16, 0x30000);
+	for (unsigned i = 0; i < 16; i++)
+		gq_post1(&rxq, 0x200000 + 0x100ULL * i, 16, true);
+	gq_kick(&rxq);
+	CHECK_EQ(gq_pending(&rxq), 16); /* the frame needs more than the ring: dropped */
+	for (unsigned i = 0; i < 16; i++)
+		CHECK(gq_used(&rxq, &id, &len) && id == i && len == 0);
+	CHECK_EQ(atomic_load(&dn->counts.rx_dropped), dropped + 1);
+	CHECK_EQ(dn->n_rx_used, 0);
+	/* The next frame goes through normally. */
+	gq_post1(&rxq, 0x300000, 1526, true);
+	gq_kick(&rxq);
+	peer_send(100, 5, 0);
+	loop_dispatch();
+	CHECK(gq_used(&rxq, &id, &len) && id == 0 && len == 112);
+	CHECK_EQ(ram[0x300000 + 10], 1);
+	CHECK(frame_is(ram + 0x300000 + 12, 100, 5));
+	/* Without MRG_RXBUF a buffer too small for a frame is kept (held) for the next one: it
+	 * does not outlive a restart either (its head, 10, is beyond the new ring). */
+	CHECK_EQ(dev_negotiate(d, 0), 0xB);
+	gq_setup(&rxq, d, NET_RXQ, 16, 0x20000);
+	gq_setup(&txq, d, NET_TXQ, 16, 0x12000);
+	dev_driver_ok(d);
+	rxq.next_desc = 10;
+	gq_post1(&rxq, 0x100000, 64, true);
+	peer_send(100, 6, 0);
+	gq_kick(&rxq);
+	CHECK(dn->rx_held);
+	CHECK_EQ(gq_pending(&rxq), 0);
+	mmio_wr(d, VIRTIO_MMIO_QUEUE_SEL, NET_RXQ);
+	mmio_wr(d, VIRTIO_MMIO_QUEUE_READY, 0);
+	gq_setup(&rxq, d, NET_RXQ, 4, 0x30000);
+	gq_post1(&rxq, 0x200000, 1526, true);
+	peer_send(60, 7, 0);
+	gq_kick(&rxq);
+	CHECK_EQ(gq_pending(&rxq), 1);
+	CHECK(gq_used(&rxq, &id, &len) && id == 0 && len == 72);
+	CHECK(frame_is(ram + 0x200000 + 12, 60, 7));
+}
+
 static void test_ring_rx_no_mergeable(void)
 {
 	uint32_t id, len;
@@ -457,7 +518,7 @@ static void test_ring_tx(void)
 	CHECK(gq_used(&txq, &id, &len));
 	CHECK(atomic_load(&dn->counts.tx_errors) >= 1);
 	char *s = dev_stats(d);
-	CHECK_STR_CONTAINS(s, "\"rx_frames\":7,");
+	CHECK_STR_CONTAINS(s, "\"rx_frames\":9,");
 	CHECK_STR_CONTAINS(s, "\"tx_frames\":321,");
 	free(s);
 }
@@ -530,6 +591,7 @@ int main(void)
 	RUN(test_ring_setup);
 	RUN(test_ring_rx);
 	RUN(test_ring_rx_bad);
+	RUN(test_ring_rx_restart);
 	RUN(test_ring_rx_no_mergeable);
 	RUN(test_ring_tx);
 	if (geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0)

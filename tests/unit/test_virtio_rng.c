@@ -183,6 +183,28 @@ static void test_ring_path(void)
 	CHECK(mmio_rd(0, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
+static void test_budget(void)
+{
+	struct virtio_dev *dev = vm.mmio[0].opaque;
+	uint32_t id, len;
+
+	/* However fast the driver refills the ring, one call serves at most RNG_BUDGET requests
+	 * and then re-kicks its own queue: the event thread gets back to its other work. */
+	CHECK_EQ(dev_negotiate(0, 1ULL << VIRTIO_RING_F_EVENT_IDX), 0xB);
+	gq_setup(&q, 0, 0, 256, 0x10000);
+	dev_driver_ok(0);
+	for (unsigned i = 0; i < 200; i++)
+		gq_post1(&q, 0x20000 + 0x20ULL * i, 16, true);
+	uint64_t kicks = atomic_load(&dev->stats.notify_ioeventfd);
+	CHECK(virtio_mmio_serve_queue(dev, 0));
+	CHECK_EQ(gq_pending(&q), RNG_BUDGET);
+	loop_dispatch(); /* the re-kicks serve the rest */
+	CHECK_EQ(gq_pending(&q), 200);
+	CHECK_EQ(atomic_load(&dev->stats.notify_ioeventfd), kicks + 200 / RNG_BUDGET);
+	for (unsigned i = 0; i < 200; i++)
+		CHECK(gq_used(&q, &id, &len) && id == i && len == 16);
+}
+
 static bool timer_armed_in_kernel(const struct virtio_rng *r)
 {
 	struct itimerspec its;
@@ -249,6 +271,24 @@ static void test_rate_limit(void)
 	fake_now += 1000 * MS;
 	r->timer.fn(&r->timer, EPOLLIN);
 	CHECK(!r->held);
+	/* Nor does a held request outlive the queue being stopped and started again (another
+	 * size, no device reset): its head (9) is not one of the new ring's. */
+	setup_device(dev);
+	q.next_desc = 8;
+	gq_post1(&q, 0x22000, 64, true); /* served from the bucket */
+	gq_post1(&q, 0x22100, 64, true); /* held */
+	gq_kick(&q);
+	CHECK(r->held);
+	CHECK(gq_used(&q, &id, &len) && id == 8);
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_SEL, 0);
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_READY, 0);
+	gq_setup(&q, dev, 0, 4, 0x18000);
+	gq_post1(&q, 0x23000, 32, true);
+	fake_now += 1000 * MS;
+	r->timer.fn(&r->timer, EPOLLIN);
+	CHECK_EQ(gq_pending(&q), 1);
+	CHECK(gq_used(&q, &id, &len) && id == 0 && len == 32);
+	CHECK(!r->held);
 	rng_clock_hook = NULL;
 }
 
@@ -258,6 +298,7 @@ int main(void)
 	RUN(test_token_bucket);
 	RUN(test_fill);
 	RUN(test_ring_path);
+	RUN(test_budget);
 	RUN(test_rate_limit);
 	harness_fini();
 	return unit_summary("test_virtio_rng");

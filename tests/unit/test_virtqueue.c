@@ -650,6 +650,16 @@ static void test_reset(void)
 {
 	ram_reset();
 	ring_setup(8, true, true);
+	/* Every start (QueueReady 0 then 1) is a new generation; a failed one is not. */
+	uint32_t gen = q.generation;
+	q.started = false;
+	q.size = 4;
+	CHECK_EQ(virtq_start(&q, &mem), 0);
+	CHECK_EQ(q.generation, gen + 1);
+	q.started = false;
+	q.size = 3;
+	CHECK_EQ(virtq_start(&q, &mem), -EINVAL);
+	CHECK_EQ(q.generation, gen + 1);
 	virtq_reset(&q);
 	CHECK(!q.started);
 	CHECK_EQ(q.size, 0);

@@ -3,6 +3,7 @@
 // clang-format on
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -555,6 +556,62 @@ static void test_table_full_and_reset(void)
 	proto_down();
 }
 
+/* Dispatch at most max rounds of ready handlers; returns the rounds that had any. */
+static unsigned dispatch_rounds(unsigned max)
+{
+	struct epoll_event evs[16];
+	unsigned rounds = 0;
+	int n;
+
+	while (rounds < max && (n = epoll_wait(vm.loop.epfd, evs, 16, 0)) > 0) {
+		rounds++;
+		for (int i = 0; i < n; i++) {
+			struct evloop_handler *h = evs[i].data.ptr;
+
+			h->fn(h, evs[i].events);
+		}
+	}
+	return rounds;
+}
+
+static void test_listener_out_of_fds(void)
+{
+	struct rlimit old, low;
+	char buf[64];
+	int c, probe;
+
+	/* No fd left for accept4 (the guest holds connections up to RLIMIT_NOFILE): a client
+	 * waiting in the backlog must not make the listener spin; it is taken once fds are
+	 * free again (a tick of the timer, or a connection closing). */
+	proto_up();
+	vsock_clock_hook = fake_clock;
+	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	probe = dup(0);
+	CHECK(c >= 0 && probe >= 0);
+	close(probe);
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)probe; /* no fd >= probe: every new fd is refused */
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, uds, strlen(uds) + 1); /* shorter: vsock_proto_init took it */
+	CHECK_EQ(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK(dispatch_rounds(20) <= 2); /* was: the listener ready for ever (EMFILE) */
+	CHECK_EQ(P->n_conns, 0);
+	CHECK(P->timer_on); /* the tick that retries */
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+	vsock_proto_timeouts(P, fake_now);
+	CHECK(dispatch_rounds(20) <= 2);
+	CHECK_EQ(P->n_conns, 1);
+	CHECK_EQ(write(c, "CONNECT 5\n", 10), 10);
+	loop_dispatch();
+	CHECK_EQ(grecv(4096), VIRTIO_VSOCK_OP_REQUEST);
+	CHECK_EQ(host_read(c, buf, sizeof(buf)), -1);
+	close(c);
+	vsock_clock_hook = NULL;
+	proto_down();
+}
+
 /* ---- The device on the transport: rings, config space, reset. ---- */
 
 static void test_ring_path(void)
@@ -622,6 +679,71 @@ static void test_ring_path(void)
 	unlink(path);
 }
 
+static void test_ring_rx_budget(void)
+{
+	unsigned d = vm.n_mmio - 1; /* the device of test_ring_path */
+	struct virtio_dev *dev = vm.mmio[d].opaque;
+	struct gq rx, tx, ev;
+	char path[200];
+	uint32_t id, len;
+	uint8_t data[200];
+
+	/* One RX call delivers at most VSOCK_RX_BUDGET packets, then re-kicks the queue: a
+	 * driver refilling the ring as fast as it is served cannot hold the event thread. */
+	CHECK_EQ(dev_negotiate(d, 1ULL << VIRTIO_RING_F_EVENT_IDX), 0xB);
+	gq_setup(&rx, d, VSOCK_RXQ, 256, 0x10000);
+	gq_setup(&tx, d, VSOCK_TXQ, 16, 0x14000);
+	gq_setup(&ev, d, VSOCK_EVQ, 16, 0x15000);
+	dev_driver_ok(d);
+	snprintf(path, sizeof(path), "%s_91", uds);
+	int l = listen_at(path);
+	struct virtio_vsock_hdr hd = {.src_cid = CID,
+				      .dst_cid = 2,
+				      .src_port = 78,
+				      .dst_port = 91,
+				      .type = 1,
+				      .op = VIRTIO_VSOCK_OP_REQUEST,
+				      .buf_alloc = 1 << 20};
+	memcpy(ram + 0x300000, &hd, sizeof(hd));
+	gq_post1(&tx, 0x300000, VSOCK_HDR_LEN, false);
+	gq_post1(&rx, 0x100000, 4096, true);
+	gq_kick(&tx);
+	CHECK(gq_used(&rx, &id, &len) && len == VSOCK_HDR_LEN);
+	int h = accept(l, NULL, NULL);
+	memset(data, 'z', sizeof(data));
+	CHECK_EQ(write(h, data, sizeof(data)), (ssize_t)sizeof(data));
+	loop_wait(100); /* the socket turns readable: no RX buffer yet */
+	for (unsigned i = 0; i < 200; i++)
+		gq_post1(&rx, 0x200000 + 0x40ULL * i, VSOCK_HDR_LEN + 1, true);
+	uint64_t nkicks = atomic_load(&dev->stats.notify_ioeventfd);
+	CHECK(virtio_mmio_serve_queue(dev, VSOCK_RXQ));
+	CHECK_EQ(gq_pending(&rx), VSOCK_RX_BUDGET);
+	loop_dispatch(); /* the re-kicks deliver the rest */
+	CHECK_EQ(gq_pending(&rx), 200);
+	CHECK_EQ(atomic_load(&dev->stats.notify_ioeventfd), nkicks + 200 / VSOCK_RX_BUDGET);
+	for (unsigned i = 0; i < 200; i++)
+		CHECK(gq_used(&rx, &id, &len) && len == VSOCK_HDR_LEN + 1);
+	/* A buffer with no room for data is held; it does not outlive the driver stopping and
+	 * starting the queue again (its head, 201, is beyond the new ring). */
+	gq_post1(&rx, 0x110000, VSOCK_HDR_LEN, true);
+	CHECK_EQ(write(h, "!", 1), 1);
+	loop_wait(100);
+	CHECK_EQ(gq_pending(&rx), 0);
+	CHECK(((struct virtio_vsock *)dev->priv)->rx_held);
+	mmio_wr(d, VIRTIO_MMIO_QUEUE_SEL, VSOCK_RXQ);
+	mmio_wr(d, VIRTIO_MMIO_QUEUE_READY, 0);
+	gq_setup(&rx, d, VSOCK_RXQ, 4, 0x18000);
+	gq_post1(&rx, 0x120000, 4096, true);
+	gq_kick(&rx);
+	CHECK(gq_used(&rx, &id, &len) && id == 0 && len == VSOCK_HDR_LEN + 1);
+	CHECK_EQ(ram[0x120000 + VSOCK_HDR_LEN], '!');
+	mmio_wr(d, VIRTIO_MMIO_STATUS, 0);
+	loop_dispatch();
+	close(h);
+	close(l);
+	unlink(path);
+}
+
 int main(void)
 {
 	harness_init();
@@ -635,7 +757,9 @@ int main(void)
 	RUN(test_malformed);
 	RUN(test_flood_and_backpressure);
 	RUN(test_table_full_and_reset);
+	RUN(test_listener_out_of_fds);
 	RUN(test_ring_path);
+	RUN(test_ring_rx_budget);
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
