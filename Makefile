@@ -66,7 +66,9 @@ unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
 
 bats: all $(B)/microvm-test
-	bats --print-output-on-failure tests/
+	@set -o pipefail; bats --print-output-on-failure tests/ | tee $(B)/bats.log; rc=$$?; \
+	  awk '/^ok .*# skip/ {s++; next} /^ok / {p++} /^not ok / {f++} \
+	    END {printf "bats: %d passed, %d failed, %d skipped\n", p, f, s}' $(B)/bats.log; exit $$rc
 
 test: deps
 	@$(MAKE) --no-print-directory all
