@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/signalfd.h>
@@ -13,20 +12,6 @@
 
 #include "../seccomp/seccomp.h"
 #include "status.h"
-
-/* The waiter loads its filter only after this long: the BPF JIT costs ~1 ms of the CPU the
- * worker is about to start the VM on, and until then the waiter has only slept in poll(2).
- * A VM that is done sooner never needed the waiter filtered. */
-#define WAITER_FILTER_DELAY_MS 100
-
-static void waiter_confine(void)
-{
-	struct errbuf err = {{0}};
-
-	if (seccomp_init_trap_handler(&err) < 0 ||
-	    seccomp_install(SECCOMP_ROLE_WAITER, -1, -1, &err) < 0)
-		dprintf(2, "microvm: waiter: %s\n", err.msg);
-}
 
 static _Noreturn void exit_like(int st)
 {
@@ -45,23 +30,16 @@ static _Noreturn void waiter_reap(pid_t worker)
 	exit_like(st);
 }
 
-static _Noreturn void waiter_main(pid_t worker, int rfd, int sfd, bool seccomp)
+static _Noreturn void waiter_main(pid_t worker, int rfd, int sfd)
 {
 	struct pollfd p[2] = {{.fd = rfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-	int timeout = seccomp ? WAITER_FILTER_DELAY_MS : -1;
 
 	for (;;) {
 		struct signalfd_siginfo si;
 		unsigned char status;
 		ssize_t n;
-		int r = poll(p, 2, timeout);
 
-		if (r == 0) {
-			waiter_confine();
-			timeout = -1;
-			continue;
-		}
-		if (r < 0)
+		if (poll(p, 2, -1) < 0)
 			continue;
 		if (p[0].revents) {
 			n = read(rfd, &status, 1);
@@ -92,20 +70,7 @@ int waiter_fork(bool seccomp)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	parent = getpid();
-	/* Fork onto this CPU: the waiter sleeps at once and the worker runs here, instead of
-	 * waiting for an idle CPU to wake up (up to ~1 ms on a nested host). */
-	cpu_set_t all, here;
-	int cpu = sched_getcpu();
-	bool pinned = cpu >= 0 && sched_getaffinity(0, sizeof(all), &all) == 0;
-
-	if (pinned) {
-		CPU_ZERO(&here);
-		CPU_SET(cpu, &here);
-		pinned = sched_setaffinity(0, sizeof(here), &here) == 0;
-	}
 	pid = fork();
-	if (pinned && pid >= 0)
-		sched_setaffinity(0, sizeof(all), &all);
 	if (pid < 0) {
 		int rc = -errno;
 
@@ -115,9 +80,14 @@ int waiter_fork(bool seccomp)
 		return rc;
 	}
 	if (pid > 0) {
+		struct errbuf err = {{0}};
+
 		close(pfd[1]);
 		sfd = signalfd(-1, &set, SFD_CLOEXEC);
-		waiter_main(pid, pfd[0], sfd, seccomp);
+		if (seccomp && (seccomp_init_trap_handler(&err) < 0 ||
+				seccomp_install(SECCOMP_ROLE_WAITER, -1, -1, &err) < 0))
+			dprintf(2, "microvm: waiter: %s\n", err.msg);
+		waiter_main(pid, pfd[0], sfd);
 	}
 	(void)parent;
 	close(pfd[0]);

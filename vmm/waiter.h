@@ -12,9 +12,7 @@
  * returns: it forwards SIGINT/SIGTERM/SIGHUP sent to it to the worker and exits with the
  * reported status, or with the worker's own (128+N when killed by signal N) if the worker
  * ends without reporting (a seccomp trap, SIGKILL). With seccomp, the waiter confines itself
- * to SECCOMP_ROLE_WAITER (poll, read, kill with the forwarded signals, wait4) once it has
- * waited 100 ms (until then it has only slept in poll; loading a filter earlier would slow
- * the VM's start). */
+ * to SECCOMP_ROLE_WAITER (poll, read, kill with the forwarded signals, wait4). */
 int waiter_fork(bool seccomp);
 
 /* The worker learns that the waiter died (was killed) from POLLERR on the returned fd: the
