@@ -184,3 +184,15 @@ JSON
 		[[ "$output" == *"ok 1 - smp $((n - 1)) APs started by INIT/SIPI ($((n - 1)) running)"* ]]
 	done
 }
+
+@test "/dev/kvm missing or not KVM: one clear line, status 67" {
+	[ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null || skip "needs root and unshare to hide /dev/kvm"
+	run --separate-stderr unshare -m sh -c "mount -t tmpfs none /dev && exec '$M' '$BATS_TEST_DIRNAME/../examples/hello.json'"
+	echo "status $status; stderr $stderr"
+	[ "$status" -eq 67 ]
+	[ "$stderr" = "microvm: /dev/kvm: No such file or directory" ]
+	run --separate-stderr unshare -m sh -c "mount --bind /dev/null /dev/kvm && exec '$M' '$BATS_TEST_DIRNAME/../examples/hello.json'"
+	echo "status $status; stderr $stderr"
+	[ "$status" -eq 67 ]
+	[[ "$stderr" == "microvm: /dev/kvm: not a KVM device (KVM_GET_API_VERSION): "* ]]
+}

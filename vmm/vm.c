@@ -43,6 +43,8 @@ int vm_open_kvm(struct vm *vm, struct errbuf *err)
 		return err_sys(err, -errno, "/dev/kvm");
 	}
 	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version < 0)
+		return err_sys(err, -errno, "/dev/kvm: not a KVM device (KVM_GET_API_VERSION)");
 	if (version != KVM_API_VERSION)
 		return err_set(err, -ENOTSUP, "/dev/kvm: KVM API version %d, need %d", version,
 			       KVM_API_VERSION);
