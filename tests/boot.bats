@@ -4,6 +4,7 @@
 # MICROVM=path overrides the binary under test.
 
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
 	export M="${MICROVM:-$BATS_TEST_DIRNAME/../build/microvm}"
@@ -15,7 +16,7 @@ setup_file() {
 }
 
 setup() {
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no /dev/kvm"
+	require_kvm
 	T="$(mktemp -d)"
 }
 

@@ -4,13 +4,10 @@
 # ones pass --check. MICROVM=path overrides the binary under test.
 
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-	export M="${MICROVM:-$BATS_TEST_DIRNAME/../build/microvm}"
-	[ -x "$M" ] || {
-		echo "$M is missing: run make first" >&2
-		return 1
-	}
+	microvm_binary || return 1
 }
 
 setup() {
@@ -308,7 +305,7 @@ net() {
 }
 
 @test "a missing tap fails at launch with status 66" {
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no /dev/kvm"
+	require_kvm
 	printf '{"network-interfaces":[{"iface_id":"eth0","host_dev_name":"mvnotap%s"}]}' "$$" >"$T/c.json"
 	run --separate-stderr "$M" --check "$T/c.json"
 	[ "$status" -eq 0 ]

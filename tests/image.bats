@@ -4,6 +4,7 @@
 # image is checked while the VM is built).
 
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
 	export M="${MICROVM:-$BATS_TEST_DIRNAME/../build/microvm}"
@@ -11,7 +12,7 @@ setup_file() {
 }
 
 setup() {
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no /dev/kvm"
+	require_kvm
 	T="$(mktemp -d)"
 }
 

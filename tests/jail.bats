@@ -4,18 +4,15 @@
 # and serves its disk. Needs root and /dev/kvm. MICROVM=path overrides the binary under test.
 
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-	export M="${MICROVM:-$BATS_TEST_DIRNAME/../build/microvm}"
-	[ -x "$M" ] || {
-		echo "$M is missing: run make first" >&2
-		return 1
-	}
+	microvm_binary || return 1
 }
 
 setup() {
 	[ "$(id -u)" = 0 ] || skip "needs root (namespaces, pivot_root, setresuid)"
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no /dev/kvm"
+	require_kvm
 	T="$(mktemp -d)"
 	chmod 755 "$T"
 	PID=

@@ -6,6 +6,7 @@
 # user space runs only where `microvm --probe` says guests take exceptions and interrupts.
 
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
 	export M="${MICROVM:-$BATS_TEST_DIRNAME/../build/microvm}"
@@ -16,7 +17,7 @@ setup_file() {
 }
 
 setup() {
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no /dev/kvm"
+	require_kvm
 	[ -s "$K/vmlinux" ] && [ -s "$K/bzImage" ] || skip "Debian cloud kernel not available (ci/fetch-kernel.sh failed)"
 	T="$(mktemp -d)"
 	head -c $((1024 * 1024)) /dev/urandom >"$T/initrd.img"

@@ -6,13 +6,10 @@
 # /dev/kvm and /dev/net/tun. MICROVM=path overrides the binary under test.
 
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-	export M="${MICROVM:-$BATS_TEST_DIRNAME/../build/microvm}"
-	[ -x "$M" ] || {
-		echo "$M is missing: run make first" >&2
-		return 1
-	}
+	microvm_binary || return 1
 	export PEER_PY="$BATS_FILE_TMPDIR/net_peer.py"
 	cat >"$PEER_PY" <<'PY'
 # net_peer.py IFNAME [COUNT]: wait for the selftest's ping frame (ethertype 0x88b5) on IFNAME,
@@ -40,7 +37,7 @@ PY
 
 setup() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root (network namespace and tap)"
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no /dev/kvm"
+	require_kvm
 	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
 	command -v ip >/dev/null || skip "no ip (iproute2)"
 	command -v python3 >/dev/null || skip "no python3"

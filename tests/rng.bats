@@ -4,17 +4,14 @@
 # /dev/kvm. MICROVM=path overrides the binary under test.
 
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-	export M="${MICROVM:-$BATS_TEST_DIRNAME/../build/microvm}"
-	[ -x "$M" ] || {
-		echo "$M is missing: run make first" >&2
-		return 1
-	}
+	microvm_binary || return 1
 }
 
 setup() {
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no /dev/kvm"
+	require_kvm
 	command -v python3 >/dev/null || skip "no python3"
 	T="$(mktemp -d)"
 }

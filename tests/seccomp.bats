@@ -5,6 +5,7 @@
 # build/microvm has no such hook. Needs /dev/kvm. MICROVM / MICROVM_TEST override the binaries.
 
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
 	export M="${MICROVM:-$BATS_TEST_DIRNAME/../build/microvm}"
@@ -16,7 +17,7 @@ setup_file() {
 }
 
 setup() {
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no /dev/kvm"
+	require_kvm
 	T="$(mktemp -d)"
 	PID=
 }

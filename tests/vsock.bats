@@ -6,13 +6,10 @@
 # MICROVM=path overrides the binary under test.
 
 bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-	export M="${MICROVM:-$BATS_TEST_DIRNAME/../build/microvm}"
-	[ -x "$M" ] || {
-		echo "$M is missing: run make first" >&2
-		return 1
-	}
+	microvm_binary || return 1
 	export HOST_PY="$BATS_FILE_TMPDIR/vsock_host.py"
 	cat >"$HOST_PY" <<'PY'
 # The host side of the tests. Modes:
@@ -117,7 +114,7 @@ PY
 }
 
 setup() {
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no /dev/kvm"
+	require_kvm
 	command -v python3 >/dev/null || skip "no python3"
 	T="$(mktemp -d)"
 	U="$T/v.sock"
