@@ -154,12 +154,12 @@ int boot_load_initrd(struct vm *vm, uint64_t kernel_end, uint64_t max_end, uint6
 	return 0;
 }
 
-static int load_elf(struct vm *vm, const uint8_t *img, size_t len, const char *what,
+static int load_elf(struct vm *vm, const uint8_t *img, size_t len, int fd, const char *what,
 		    struct vcpu_boot *boot, struct errbuf *err)
 {
 	struct elf_image ei;
 	uint64_t initrd_addr, initrd_size;
-	int rc = elf_load(&vm->mem, img, len, &ei, err);
+	int rc = elf_load(&vm->mem, img, len, fd, &ei, err);
 
 	if (rc < 0) {
 		struct errbuf inner = *err;
@@ -193,9 +193,11 @@ static int load_file(struct vm *vm, const char *path, struct vcpu_boot *boot, st
 			       (unsigned long long)size);
 	}
 	img = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (img == MAP_FAILED)
-		return err_sys(err, -errno, "%s: mmap", what);
+	if (img == MAP_FAILED) {
+		rc = -errno;
+		close(fd);
+		return err_sys(err, rc, "%s: mmap", what);
+	}
 	if (size > 0x206 && memcmp((uint8_t *)img + 0x202, "HdrS", 4) == 0) {
 		rc = boot_linux_bzimage(vm, img, size, boot, err);
 		if (rc < 0) {
@@ -204,8 +206,9 @@ static int load_file(struct vm *vm, const char *path, struct vcpu_boot *boot, st
 			err_set(err, rc, "%s: %s", what, inner.msg);
 		}
 	} else
-		rc = load_elf(vm, img, size, what, boot, err);
+		rc = load_elf(vm, img, size, fd, what, boot, err);
 	munmap(img, size);
+	close(fd);
 	return rc;
 }
 
@@ -240,5 +243,5 @@ int boot_load(struct vm *vm, struct vcpu_boot *boot, struct errbuf *err)
 		return err_set(err, -ENOENT, "boot-source.kernel_image_path: no built-in guest %s",
 			       b->builtin);
 	snprintf(what, sizeof(what), "builtin:%s", b->builtin);
-	return load_elf(vm, img, len, what, boot, err);
+	return load_elf(vm, img, len, -1, what, boot, err);
 }

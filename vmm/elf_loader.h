@@ -17,13 +17,16 @@ struct elf_image {
 	uint64_t load_hi;   /* highest loaded guest-physical address + 1 */
 };
 
-/* Validate img (len bytes) as an x86-64 ELF executable and, when m is non-NULL, copy every
- * PT_LOAD to its physical address (zero-filling memsz beyond filesz). Every PT_LOAD must lie
+/* Validate img (len bytes) as an x86-64 ELF executable and, when m is non-NULL, load every
+ * PT_LOAD at its physical address (zero-filling memsz beyond filesz). With map_fd >= 0 (the
+ * file img was read from), page-aligned segments of 1 MiB or more are mapped copy-on-write
+ * from the file over guest RAM (MAP_PRIVATE|MAP_FIXED) instead of copied; -1: always copy.
+ * m must describe fresh guest RAM that is a real mapping when map_fd >= 0. Every PT_LOAD must lie
  * in RAM at or above KERNEL_MIN_ADDR (below is boot data) and outside the MMIO hole; all
  * arithmetic is overflow-checked. Returns 0, -ENOEXEC (not ELF / wrong class / machine /
  * type / malformed headers), -EFBIG (segment does not fit in guest RAM), -ENOEXEC also for a
  * segment over the boot data; err says which field. */
-int elf_load(const struct guest_mem *m, const uint8_t *img, size_t len, struct elf_image *out,
-	     struct errbuf *err);
+int elf_load(const struct guest_mem *m, const uint8_t *img, size_t len, int map_fd,
+	     struct elf_image *out, struct errbuf *err);
 
 #endif

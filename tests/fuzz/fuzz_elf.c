@@ -19,6 +19,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ram = calloc(1, 4 * MiB);
 		gmem_init(&mem, ram, 4 * MiB);
 	}
-	elf_load(&mem, data, size, &ei, &e);
+	elf_load(&mem, data, size, -1, &ei, &e);
 	return 0;
 }

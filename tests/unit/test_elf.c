@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "tests/unit/unit.h"
 #include "vmm/elf_loader.h"
@@ -58,7 +60,7 @@ static struct guest_mem mem;
 static int load(struct img *im, size_t len, struct elf_image *ei, struct errbuf *e)
 {
 	memset(e, 0, sizeof(*e));
-	return elf_load(&mem, im->b, len, ei, e);
+	return elf_load(&mem, im->b, len, -1, ei, e);
 }
 
 static void test_valid_pvh(void)
@@ -189,6 +191,43 @@ static void test_notes(void)
 	CHECK_EQ(ei.entry, 0x100040);
 }
 
+/* A 1.5 MiB page-aligned segment is mapped from the file (copy-on-write), not copied. */
+static void test_mapped_segment(void)
+{
+	size_t seg = 3 * 512 * 1024 + 100, flen = 4096 + seg;
+	uint8_t *file = calloc(1, flen), *ram;
+	struct img im;
+	struct elf_image ei;
+	struct errbuf e = {{0}};
+	char path[] = "/tmp/microvm-elf-XXXXXX";
+	int fd = mkstemp(path);
+	struct guest_mem gm;
+
+	make_img(&im);
+	im.ph[0].p_offset = 4096;
+	im.ph[0].p_filesz = seg;
+	im.ph[0].p_memsz = seg + 8192; /* bss */
+	memcpy(file, im.b, 1024);
+	for (size_t i = 0; i < seg; i++)
+		file[4096 + i] = (uint8_t)(i * 13 + 1);
+	CHECK_EQ(write(fd, file, flen), (long)flen);
+	ram = mmap(NULL, 8 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(ram, 0xEE, 8 * MiB); /* not fresh: the tail and bss must still come out zero */
+	gmem_init(&gm, ram, 8 * MiB);
+	CHECK_EQ(elf_load(&gm, file, flen, fd, &ei, &e), 0);
+	CHECK(memcmp(ram + 0x100000, file + 4096, seg) == 0);
+	CHECK_EQ(ram[0x100000 + seg], 0);	    /* rest of the last file page */
+	CHECK_EQ(ram[0x100000 + seg + 8191], 0);    /* bss */
+	CHECK_EQ(ram[0x100000 + seg + 8192], 0xEE); /* beyond memsz: untouched */
+	ram[0x100000] ^= 0xFF;			    /* copy-on-write: the file keeps its byte */
+	CHECK_EQ(pread(fd, file, 1, 4096), 1);
+	CHECK_EQ(file[0], 1);
+	munmap(ram, 8 * MiB);
+	close(fd);
+	unlink(path);
+	free(file);
+}
+
 int main(void)
 {
 	void *ram = calloc(1, RAM);
@@ -198,6 +237,7 @@ int main(void)
 	RUN(test_header_errors);
 	RUN(test_load_errors);
 	RUN(test_notes);
+	RUN(test_mapped_segment);
 	free(ram);
 	return unit_summary("test_elf");
 }
