@@ -199,7 +199,7 @@ static int load_file(struct vm *vm, const char *path, struct vcpu_boot *boot, st
 		return err_sys(err, rc, "%s: mmap", what);
 	}
 	if (size > 0x206 && memcmp((uint8_t *)img + 0x202, "HdrS", 4) == 0) {
-		rc = boot_linux_bzimage(vm, img, size, boot, err);
+		rc = boot_linux_bzimage(vm, img, size, fd, boot, err);
 		if (rc < 0) {
 			struct errbuf inner = *err;
 

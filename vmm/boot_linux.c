@@ -151,8 +151,8 @@ static int fill_boot_params(struct vm *vm, struct boot_params *bp, uint32_t cmdl
 	return 0;
 }
 
-int boot_linux_bzimage(struct vm *vm, const uint8_t *img, size_t len, struct vcpu_boot *boot,
-		       struct errbuf *err)
+int boot_linux_bzimage(struct vm *vm, const uint8_t *img, size_t len, int fd,
+		       struct vcpu_boot *boot, struct errbuf *err)
 {
 	static struct boot_params bp;
 	struct bzimage_info bi;
@@ -163,7 +163,7 @@ int boot_linux_bzimage(struct vm *vm, const uint8_t *img, size_t len, struct vcp
 		return rc;
 	memset(&bp, 0, sizeof(bp));
 	memcpy(&bp.hdr, img + SETUP_HDR_OFF, 0x202 + img[0x201] - SETUP_HDR_OFF);
-	if (gmem_write(&vm->mem, bi.load_addr, img + bi.setup_size, bi.payload_size) < 0)
+	if (gmem_load_image(&vm->mem, bi.load_addr, img, bi.setup_size, bi.payload_size, fd) < 0)
 		return err_set(err, -EFBIG, "bzImage: kernel does not fit in guest RAM");
 	bp.hdr.code32_start = (uint32_t)bi.load_addr;
 	initrd_max = (uint64_t)bi.initrd_addr_max + 1;

@@ -30,10 +30,11 @@ struct bzimage_info {
 int bzimage_parse(const uint8_t *img, size_t len, uint64_t ram_low, struct bzimage_info *bi,
 		  struct errbuf *err);
 
-/* Load a bzImage (validated above), its initrd, boot_params (setup header copied from the
- * image, e820, command line, initrd, RSDP) and the identity map; set a 64-bit entry. */
-int boot_linux_bzimage(struct vm *vm, const uint8_t *img, size_t len, struct vcpu_boot *boot,
-		       struct errbuf *err);
+/* Load a bzImage (validated above; fd: the file img maps, or -1, see gmem_load_image), its
+ * initrd, boot_params (setup header copied from the image, e820, command line, initrd, RSDP)
+ * and the identity map; set a 64-bit entry. */
+int boot_linux_bzimage(struct vm *vm, const uint8_t *img, size_t len, int fd,
+		       struct vcpu_boot *boot, struct errbuf *err);
 
 /* For an ELF vmlinux already loaded (no PVH note): boot_params built from scratch and a
  * 64-bit entry at its physical e_entry. */

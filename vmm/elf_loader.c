@@ -4,13 +4,11 @@
 #include <elf.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "layout.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define ELF_MAX_PHNUM		 128
-#define ELF_MAP_MIN		 (1U << 20) /* map, not copy, segments this big */
 
 static int check_ehdr(const Elf64_Ehdr *eh, size_t len, struct errbuf *err)
 {
@@ -139,23 +137,6 @@ static int resolve_entry(const Elf64_Ehdr *eh, const Elf64_Phdr *phs, struct elf
 	return 0;
 }
 
-/* Map a page-aligned segment's file bytes copy-on-write from the image file instead of copying
- * them: a 50 MB vmlinux then costs page-table updates instead of 12k page faults and a copy.
- * The bytes of the last page beyond p_filesz are zeroed. False: copy instead. */
-static bool map_segment(uint8_t *dst, const Elf64_Phdr *ph, int map_fd)
-{
-	uint64_t page = 4096, len = (ph->p_filesz + page - 1) & ~(page - 1);
-
-	if (map_fd < 0 || ph->p_filesz < ELF_MAP_MIN || (ph->p_paddr | ph->p_offset) % page ||
-	    (uintptr_t)dst % page || len > ph->p_memsz + page)
-		return false;
-	if (mmap(dst, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, map_fd,
-		 (off_t)ph->p_offset) == MAP_FAILED)
-		return false;
-	memset(dst + ph->p_filesz, 0, len - ph->p_filesz);
-	return true;
-}
-
 int elf_load(const struct guest_mem *m, const uint8_t *img, size_t len, int map_fd,
 	     struct elf_image *out, struct errbuf *err)
 {
@@ -201,8 +182,7 @@ int elf_load(const struct guest_mem *m, const uint8_t *img, size_t len, int map_
 		if (ph->p_type != PT_LOAD || !ph->p_memsz)
 			continue;
 		dst = gmem_ptr(m, ph->p_paddr, ph->p_memsz);
-		if (!map_segment(dst, ph, map_fd))
-			memcpy(dst, img + ph->p_offset, ph->p_filesz);
+		gmem_load_image(m, ph->p_paddr, img, ph->p_offset, ph->p_filesz, map_fd);
 		memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
 	}
 	return 0;

@@ -19,9 +19,8 @@ struct elf_image {
 
 /* Validate img (len bytes) as an x86-64 ELF executable and, when m is non-NULL, load every
  * PT_LOAD at its physical address (zero-filling memsz beyond filesz). With map_fd >= 0 (the
- * file img was read from), page-aligned segments of 1 MiB or more are mapped copy-on-write
- * from the file over guest RAM (MAP_PRIVATE|MAP_FIXED) instead of copied; -1: always copy.
- * m must describe fresh guest RAM that is a real mapping when map_fd >= 0. Every PT_LOAD must lie
+ * file img was read from), segments go through gmem_load_image, which maps large page-aligned
+ * ones copy-on-write from the file instead of copying them; -1: always copy. Every PT_LOAD must lie
  * in RAM at or above KERNEL_MIN_ADDR (below is boot data) and outside the MMIO hole; all
  * arithmetic is overflow-checked. Returns 0, -ENOEXEC (not ELF / wrong class / machine /
  * type / malformed headers), -EFBIG (segment does not fit in guest RAM), -ENOEXEC also for a

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "layout.h"
 
@@ -55,4 +56,24 @@ uint64_t gmem_end(const struct guest_mem *m)
 	if (m->ram_size > m->low_size)
 		return MMIO_HOLE_END + (m->ram_size - m->low_size);
 	return m->ram_size;
+}
+
+int gmem_load_image(const struct guest_mem *m, uint64_t gpa, const uint8_t *img, uint64_t off,
+		    uint64_t len, int fd)
+{
+	const uint64_t page = 4096;
+	uint64_t span = (len + page - 1) & ~(page - 1);
+	uint8_t *dst = gmem_ptr(m, gpa, len);
+
+	if (!dst)
+		return -EFAULT;
+	if (fd >= 0 && len >= GMEM_MAP_MIN && (gpa | off) % page == 0 &&
+	    (uintptr_t)dst % page == 0 && gmem_ptr(m, gpa, span) &&
+	    mmap(dst, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, (off_t)off) !=
+		MAP_FAILED) {
+		memset(dst + len, 0, span - len);
+		return 0;
+	}
+	memcpy(dst, img + off, len);
+	return 0;
 }

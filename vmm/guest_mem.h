@@ -23,6 +23,15 @@ void *gmem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 int gmem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
 int gmem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
 
+/* Put len bytes of an image at guest range [gpa, gpa+len): copied from img + off, or, when
+ * fd >= 0 is the file img maps, gpa and off are page aligned and len is at least
+ * GMEM_MAP_MIN, mapped copy-on-write from the file over guest RAM (MAP_PRIVATE|MAP_FIXED;
+ * the rest of the last page is zeroed). Mapping saves copying and faulting in a large kernel;
+ * it requires guest RAM to be a real page-aligned mapping. -EFAULT if the range is not RAM. */
+#define GMEM_MAP_MIN (1U << 20)
+int gmem_load_image(const struct guest_mem *m, uint64_t gpa, const uint8_t *img, uint64_t off,
+		    uint64_t len, int fd);
+
 /* Highest guest-physical address + 1 of RAM (for e820/memmap). */
 uint64_t gmem_end(const struct guest_mem *m);
 

@@ -23,6 +23,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		gmem_init(&vm.mem, calloc(1, 40 * MiB), 40 * MiB);
 	}
 	bzimage_parse(data, size, 40 * MiB, &bi, &e);
-	boot_linux_bzimage(&vm, data, size, &boot, &e);
+	boot_linux_bzimage(&vm, data, size, -1, &boot, &e);
 	return 0;
 }

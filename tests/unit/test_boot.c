@@ -179,7 +179,7 @@ static void test_bzimage_boot_params(void)
 
 	setup_vm(64 * MiB);
 	vm.rsdp_addr = 0xE0000;
-	CHECK_EQ(boot_linux_bzimage(&vm, b, len, &boot, &e), 0);
+	CHECK_EQ(boot_linux_bzimage(&vm, b, len, -1, &boot, &e), 0);
 	CHECK_EQ(boot.mode, VCPU_BOOT_LINUX64);
 	CHECK_EQ(boot.entry, 0x1000200);
 	CHECK_EQ(boot.rsi, BOOT_PARAMS_ADDR);
@@ -217,7 +217,7 @@ static void test_cmdline_too_long(void)
 	memset(arg, 'x', sizeof(arg) - 1);
 	arg[sizeof(arg) - 1] = 0;
 	vm_cmdline_append(&vm, arg);
-	CHECK_EQ(boot_linux_bzimage(&vm, b, len, &boot, &e), -EINVAL);
+	CHECK_EQ(boot_linux_bzimage(&vm, b, len, -1, &boot, &e), -EINVAL);
 	CHECK_STR_CONTAINS(e.msg, "the kernel accepts 64");
 	teardown_vm();
 	free(b);
