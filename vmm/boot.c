@@ -10,14 +10,12 @@
 #include <unistd.h>
 
 #include "acpi.h"
-#include "../firmware/pvh.h"
+#include "../firmware/pvh.h" /* the PVH structures, shared with the firmware */
 #include "boot_linux.h"
 #include "elf_loader.h"
 #include "layout.h"
 #include "mptable.h"
 #include "vm.h"
-
-/* One definition of the PVH structures, shared with the firmware that reads them. */
 
 extern const uint8_t builtin_hello_start[], builtin_hello_end[];
 extern const uint8_t builtin_selftest_start[], builtin_selftest_end[];

@@ -136,9 +136,12 @@ int main(int argc, char **argv)
 	struct errbuf err = {{0}};
 	int rc;
 
-	confine_note_inherited_fds(); /* before any fd of ours exists */
 	if (parse_args(argc, argv, &opts) < 0)
 		return STATUS_USAGE;
+	/* The jail closes inherited fds: note them before any fd of ours exists (parsing the
+	 * arguments keeps none open). */
+	if (opts.jail.enabled)
+		confine_note_inherited_fds();
 	rc = config_load_file(opts.config_path, &cfg, &err);
 	if (rc < 0) {
 		fprintf(stderr, "microvm: %s\n", err.msg);
