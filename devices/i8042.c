@@ -10,6 +10,7 @@
 enum {
 	I8042_STATUS_OBF = 0x01,
 	I8042_STATUS_SYS = 0x04,
+	I8042_STATUS_KEYLOCK = 0x10, /* 1: keyboard not inhibited (no "Keylock active") */
 	I8042_CMD_READ_CTR = 0x20,
 	I8042_CMD_WRITE_CTR = 0x60,
 	I8042_CMD_SELF_TEST = 0xAA,
@@ -82,7 +83,8 @@ static void i8042_io(void *opaque, uint64_t off, void *data, uint32_t len, bool 
 	if (!is_write) {
 		memset(b, 0, len);
 		if (is_cmd_port) {
-			b[0] = I8042_STATUS_SYS | (k->has_data ? I8042_STATUS_OBF : 0);
+			b[0] = I8042_STATUS_SYS | I8042_STATUS_KEYLOCK |
+			       (k->has_data ? I8042_STATUS_OBF : 0);
 		} else if (off == 0) {
 			b[0] = k->data;
 			k->has_data = false;

@@ -310,7 +310,38 @@ static void aml_virtio(struct aml_buf *b, unsigned i, const struct vm_virtio_win
 	aml_device_end(b, dev);
 }
 
-/* The DSDT at gpa: header, then Scope (\_SB_) { processors, COM1, virtio devices }. */
+/* Device (PEVT) { _HID "QEMU0001", _CRS { IO (PVPANIC_PORT, 1) } }: Linux's pvpanic-mmio
+ * driver binds it (an I/O resource is accepted) and writes 1 there when the kernel panics. */
+static void aml_pvpanic(struct aml_buf *b)
+{
+	size_t dev, crs;
+
+	dev = aml_device_begin(b, "PEVT");
+	aml_name_decl(b, "_HID");
+	aml_string(b, "QEMU0001");
+	aml_name_decl(b, "_UID");
+	aml_integer(b, 0);
+	aml_name_decl(b, "_CRS");
+	crs = aml_restemplate_begin(b);
+	aml_res_io(b, PVPANIC_PORT, PVPANIC_PORT, 1, 1);
+	aml_restemplate_end(b, crs);
+	aml_device_end(b, dev);
+}
+
+/* Name (\_S5_, Package (2) { SLP_TYP, 0 }): soft-off is the one sleep state, entered by
+ * writing SLP_TYP with SLP_EN to the FADT's sleep control register. */
+static void aml_s5(struct aml_buf *b)
+{
+	size_t pkg;
+
+	aml_name_decl(b, "\\_S5_");
+	pkg = aml_package_begin(b, 2);
+	aml_integer(b, ACPI_SLP_TYP_S5);
+	aml_integer(b, 0);
+	aml_package_end(b, pkg);
+}
+
+/* The DSDT at gpa: header, \_S5_, then Scope (\_SB_) { processors, COM1, pvpanic, virtio }. */
 static int build_dsdt(const struct guest_mem *m, uint64_t gpa, const struct acpi_config *c,
 		      struct errbuf *err)
 {
@@ -323,10 +354,12 @@ static int build_dsdt(const struct guest_mem *m, uint64_t gpa, const struct acpi
 	if (!t)
 		return err_set(err, -EFAULT, "acpi: guest RAM does not cover the DSDT");
 	aml_init(&b, t + sizeof(struct sdt_header), cap - sizeof(struct sdt_header));
+	aml_s5(&b);
 	sb = aml_scope_begin(&b, "\\_SB_");
 	for (unsigned i = 0; i < c->n_vcpus; i++)
 		aml_cpu(&b, i);
 	aml_com1(&b);
+	aml_pvpanic(&b);
 	for (unsigned i = 0; i < c->n_virtio; i++)
 		aml_virtio(&b, i, &c->virtio[i]);
 	aml_scope_end(&b, sb);
@@ -390,6 +423,9 @@ static int build_fadt(const struct guest_mem *m, const struct placement *p)
 		  FADT_F_RESET_REG_SUP | FADT_F_HEADLESS | FADT_F_HW_REDUCED;
 	f.reset_reg = (struct gas){GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, RESET_PORT};
 	f.reset_value = RESET_VALUE;
+	f.sleep_control_reg =
+	    (struct gas){GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, ACPI_SLEEP_CONTROL_PORT};
+	f.sleep_status_reg = (struct gas){GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, ACPI_SLEEP_STATUS_PORT};
 	f.minor_version = FADT_MINOR_VERSION;
 	memcpy(f.hypervisor_vendor_id, HYPERVISOR_ID, 8);
 	sdt_finish(&f);

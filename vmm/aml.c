@@ -16,6 +16,7 @@ enum {
 	AML_QWORD_PREFIX = 0x0E,
 	AML_SCOPE_OP = 0x10,
 	AML_BUFFER_OP = 0x11,
+	AML_PACKAGE_OP = 0x12,
 	AML_DUAL_NAME_PREFIX = 0x2E,
 	AML_MULTI_NAME_PREFIX = 0x2F,
 	AML_EXT_OP_PREFIX = 0x5B,
@@ -366,6 +367,21 @@ size_t aml_device_begin(struct aml_buf *b, const char *path)
 }
 
 void aml_device_end(struct aml_buf *b, size_t mark)
+{
+	pkg_close(b, mark, NULL, 0);
+}
+
+size_t aml_package_begin(struct aml_buf *b, uint8_t n_elements)
+{
+	size_t mark;
+
+	aml_byte(b, AML_PACKAGE_OP);
+	mark = b->len;
+	aml_byte(b, n_elements);
+	return mark;
+}
+
+void aml_package_end(struct aml_buf *b, size_t mark)
 {
 	pkg_close(b, mark, NULL, 0);
 }

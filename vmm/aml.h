@@ -70,6 +70,10 @@ void aml_scope_end(struct aml_buf *b, size_t mark);
 size_t aml_device_begin(struct aml_buf *b, const char *path); /* Device (path) { ... } */
 void aml_device_end(struct aml_buf *b, size_t mark);
 
+/* Package (n_elements) { ... }: the caller appends exactly n_elements data objects. */
+size_t aml_package_begin(struct aml_buf *b, uint8_t n_elements);
+void aml_package_end(struct aml_buf *b, size_t mark);
+
 /* ResourceTemplate () { descriptors }: a Buffer whose last descriptor is the End Tag, which
  * aml_restemplate_end appends (checksum byte 0) before filling in BufferSize and PkgLength. */
 size_t aml_restemplate_begin(struct aml_buf *b);

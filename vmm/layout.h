@@ -47,5 +47,9 @@
 #define I8042_COMMAND  0x64U
 #define EXIT_PORT      0xF4U /* guest writes its exit status here (see README) */
 #define EXIT_PORT_SIZE 4U
+#define ACPI_SLEEP_CONTROL_PORT 0x600U /* FADT SLEEP_CONTROL_REG (hardware-reduced sleep) */
+#define ACPI_SLEEP_STATUS_PORT	0x601U /* FADT SLEEP_STATUS_REG */
+#define ACPI_SLP_TYP_S5		5U     /* the DSDT's \_S5_ package: SLP_TYP for soft-off */
+#define PVPANIC_PORT		0x505U /* pvpanic (ACPI QEMU0001), as QEMU places it */
 
 #endif

@@ -9,6 +9,7 @@ enum microvm_status {
 	STATUS_IMAGE = 66,	  /* kernel/initrd/disk image missing or invalid */
 	STATUS_KVM = 67,	  /* /dev/kvm missing, old, or lacking a capability */
 	STATUS_INTERNAL = 70,	  /* host-side failure while running (ENOMEM, ioctl error) */
+	STATUS_GUEST_PANIC = 71,  /* the guest kernel panicked (pvpanic) */
 	STATUS_TRIPLE_FAULT = 72, /* guest triple fault (KVM_EXIT_SHUTDOWN) */
 	STATUS_EMULATION = 73,	  /* KVM internal/emulation error, unhandled exit */
 	STATUS_SECCOMP = 74,	  /* a thread made a syscall its filter forbids */

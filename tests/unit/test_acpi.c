@@ -145,6 +145,14 @@ static void check_fadt(struct tables *t)
 	CHECK_EQ(ram[f + 128], 0xFE);
 	CHECK_EQ(ram[f + 131], 4); /* FADT minor version: ACPI 6.4 */
 	CHECK_EQ(rd16(f + 46), 0); /* SCI_INT */
+	/* SLEEP_CONTROL_REG and SLEEP_STATUS_REG: byte-wide System I/O ports 0x600 and 0x601. */
+	CHECK_EQ(ram[f + 244], 1);
+	CHECK_EQ(ram[f + 245], 8);
+	CHECK_EQ(ram[f + 247], 1);
+	CHECK_EQ(rd64(f + 248), 0x600);
+	CHECK_EQ(ram[f + 256], 1);
+	CHECK_EQ(ram[f + 257], 8);
+	CHECK_EQ(rd64(f + 260), 0x601);
 	CHECK(memcmp(ram + f + 268, "MICROVM ", 8) == 0);
 }
 
@@ -220,16 +228,24 @@ static void check_dsdt(uint64_t d, unsigned n_vcpus, unsigned n_virtio)
 	const uint8_t com1_hid[] = {0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0, 0x05, 0x01};
 	const uint8_t com1_io[] = {0x47, 0x01, 0xF8, 0x03, 0xF8, 0x03,
 				   0x01, 0x08, 0x22, 0x10, 0x00};
-	uint8_t pkg0 = ram[d + 37], crs[21];
+	/* Name (\_S5_, Package (2) { 5, 0 }) first. */
+	const uint8_t s5[] = {0x08, '\\', '_', 'S', '5', '_', 0x12, 0x05, 0x02, 0x0A, 0x05, 0x00};
+	/* Device (PEVT) { _HID "QEMU0001" ... _CRS { IO (0x505, 0x505, 1, 1) } } */
+	const uint8_t pvpanic_io[] = {0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, 0x79, 0x00};
+	const uint64_t sb = d + 36 + sizeof(s5);
+	uint8_t pkg0 = ram[sb + 1], crs[21];
 
-	/* Scope (\_SB_) spans the whole body: a two-byte PkgLength unless the DSDT is tiny. */
-	CHECK_EQ(ram[d + 36], 0x10);
+	CHECK(memcmp(ram + d + 36, s5, sizeof(s5)) == 0);
+	/* Scope (\_SB_) spans the rest: a two-byte PkgLength unless the DSDT is tiny. */
+	CHECK_EQ(ram[sb], 0x10);
 	if ((pkg0 >> 6) == 1)
-		CHECK_EQ(((uint32_t)ram[d + 38] << 4 | (pkg0 & 0xF)) + 37, len);
+		CHECK_EQ(((uint32_t)ram[sb + 2] << 4 | (pkg0 & 0xF)) + (sb + 1 - d), len);
 	else if ((pkg0 >> 6) == 2)
-		CHECK_EQ(((uint32_t)ram[d + 39] << 12 | (uint32_t)ram[d + 38] << 4 | (pkg0 & 0xF)) +
-			     37,
+		CHECK_EQ(((uint32_t)ram[sb + 3] << 12 | (uint32_t)ram[sb + 2] << 4 | (pkg0 & 0xF)) +
+			     (sb + 1 - d),
 			 len);
+	CHECK_EQ(count_bytes(d, len, "QEMU0001", 8), 1);
+	CHECK_EQ(count_bytes(d, len, pvpanic_io, sizeof(pvpanic_io)), 1);
 	CHECK_EQ(count_bytes(d, len, "\\_SB_", 5), 1);
 	CHECK_EQ(count_bytes(d, len, "ACPI0007", 8), n_vcpus);
 	CHECK_EQ(count_bytes(d, len, "LNRO0005", 8), n_virtio);
@@ -341,11 +357,44 @@ static void test_small_ram(void)
 	CHECK_EQ(rsdp, BOOT_ACPI_ADDR);
 }
 
+/* With ACPI_DUMP_DIR set: write a typical VM's FACP, APIC and DSDT there for `iasl -d`. */
+static void dump_tables(const char *dir)
+{
+	const char *names[] = {"facp", "apic", "dsdt"};
+	struct tables t;
+	uint64_t at[3];
+	char path[512];
+
+	build_and_check(4, 3);
+	check_rsdp(BOOT_ACPI_ADDR, &t);
+	check_xsdt_rsdt(&t);
+	check_fadt(&t);
+	at[0] = t.fadt;
+	at[1] = t.madt;
+	at[2] = t.dsdt;
+	for (int i = 0; i < 3; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s.dat", dir, names[i]);
+		f = fopen(path, "wb");
+		CHECK(f != NULL);
+		if (!f)
+			continue;
+		CHECK_EQ(fwrite(ram + at[i], 1, rd32(at[i] + 4), f), rd32(at[i] + 4));
+		fclose(f);
+	}
+}
+
 int main(void)
 {
 	ram = calloc(1, RAM);
 	if (!ram)
 		return 1;
+	if (getenv("ACPI_DUMP_DIR")) {
+		dump_tables(getenv("ACPI_DUMP_DIR"));
+		free(ram);
+		return unit_summary("test_acpi (dump)");
+	}
 	RUN(test_one_cpu_no_devices);
 	RUN(test_typical);
 	RUN(test_max);
