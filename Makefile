@@ -20,7 +20,7 @@ OBJS    := $(SRCS:%.c=$(B)/obj/%.o) $(B)/obj/builtin_images.o
 FW_PROGS := hello selftest
 FW_IMGS := $(FW_PROGS:%=$(B)/firmware/%.elf)
 
-.PHONY: all deps run test unit bats check bench fuzz clean firmware
+.PHONY: all deps run test unit bats check bench fuzz clean firmware linux-guest test-linux
 all: $(B)/microvm
 
 deps:
@@ -45,6 +45,15 @@ $(B)/microvm: $(OBJS) $(DEPS)/lib/libseccomp.a
 
 -include firmware/firmware.mk
 include seccomp/seccomp.mk
+
+# The default Linux guest (README, "Linux guest"): our init, busybox, Debian's kernel modules.
+INIT_SRCS := $(wildcard firmware/linux-init/*.c)
+$(B)/guest/init: $(INIT_SRCS) $(wildcard firmware/linux-init/*.h) | $(DEPS)/lib/libseccomp.a
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) $(KHDR) -static -s $(INIT_SRCS) -o $@
+
+linux-guest: deps $(B)/guest/init
+	@bash ci/linux-guest.sh $(B)/guest/init $(B)/guest/initramfs.cpio $(GUEST_OVERLAY)
 
 run: deps all
 	$(B)/microvm examples/hello.json

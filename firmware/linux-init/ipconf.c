@@ -1,0 +1,137 @@
+/* `ip=` parsing for the guest init: the kernel's nfsroot syntax (static) and ADDR/PREFIX. */
+#include "ipconf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WORD_MAX 512
+
+/* Copy the last word starting with key into out; 1 if found, 0 if not, -EINVAL if too long. */
+static int last_word(const char *s, const char *key, char *out, size_t cap)
+{
+	size_t klen = strlen(key);
+	int found = 0;
+
+	while (*s) {
+		size_t n;
+
+		while (*s == ' ' || *s == '\t' || *s == '\n')
+			s++;
+		n = strcspn(s, " \t\n");
+		if (n == 2 && !strncmp(s, "--", 2))
+			break;
+		if (n >= klen && !strncmp(s, key, klen)) {
+			if (n - klen >= cap)
+				return -EINVAL;
+			memcpy(out, s + klen, n - klen);
+			out[n - klen] = '\0';
+			found = 1;
+		}
+		s += n;
+	}
+	return found;
+}
+
+int cmdline_has(const char *cmdline, const char *word)
+{
+	char buf[2];
+	size_t n = strlen(word);
+	char key[64];
+
+	if (n + 1 >= sizeof(key))
+		return 0;
+	memcpy(key, word, n + 1);
+	return last_word(cmdline, key, buf, sizeof(buf)) == 1 && buf[0] == '\0';
+}
+
+static int parse_addr(const char *s, uint32_t *out)
+{
+	struct in_addr a;
+
+	if (!*s) {
+		*out = 0;
+		return 0;
+	}
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*out = a.s_addr;
+	return 0;
+}
+
+static uint32_t prefix_mask(unsigned prefix)
+{
+	return htonl(prefix ? 0xFFFFFFFFU << (32 - prefix) : 0);
+}
+
+static int parse_cidr(char *v, struct ipconf *c)
+{
+	char *slash = strchr(v, '/'), *end;
+	unsigned long prefix;
+
+	*slash = '\0';
+	errno = 0;
+	prefix = strtoul(slash + 1, &end, 10);
+	if (!slash[1] || *end || errno || prefix > 32 || parse_addr(v, &c->addr) || !c->addr)
+		return -EINVAL;
+	c->netmask = prefix_mask((unsigned)prefix);
+	return 1;
+}
+
+/* Split v at ':' into at most 7 fields (empty when absent); -EINVAL for more. */
+static int split_fields(char *v, char *f[7])
+{
+	int n = 0;
+
+	for (int i = 0; i < 7; i++)
+		f[i] = "";
+	for (char *p = v;; n++) {
+		char *colon = strchr(p, ':');
+
+		if (n == 7)
+			return -EINVAL;
+		f[n] = p;
+		if (!colon)
+			break;
+		*colon = '\0';
+		p = colon + 1;
+	}
+	return 0;
+}
+
+static int parse_fields(char *v, struct ipconf *c)
+{
+	char *f[7];
+	uint32_t server;
+
+	if (split_fields(v, f) || parse_addr(f[0], &c->addr) || !c->addr ||
+	    parse_addr(f[1], &server) || parse_addr(f[2], &c->gateway) ||
+	    parse_addr(f[3], &c->netmask))
+		return -EINVAL;
+	if (strlen(f[4]) >= sizeof(c->hostname) || strlen(f[5]) >= sizeof(c->device))
+		return -EINVAL;
+	if (*f[6] && strcmp(f[6], "off") && strcmp(f[6], "none") && strcmp(f[6], "static"))
+		return -EINVAL; /* dhcp, bootp, rarp, both, any, on: we have no client */
+	strcpy(c->hostname, f[4]);
+	if (*f[5])
+		strcpy(c->device, f[5]);
+	if (!c->netmask)
+		c->netmask = prefix_mask(24);
+	return 1;
+}
+
+int ipconf_parse(const char *cmdline, struct ipconf *c)
+{
+	char v[WORD_MAX];
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	strcpy(c->device, "eth0");
+	rc = last_word(cmdline, "ip=", v, sizeof(v));
+	if (rc <= 0)
+		return rc;
+	if (!strcmp(v, "off") || !strcmp(v, "none"))
+		return 0;
+	return strchr(v, '/') ? parse_cidr(v, c) : parse_fields(v, c);
+}
