@@ -241,18 +241,36 @@ bool vm_dispatch_mmio(struct vm *vm, uint64_t addr, void *data, uint32_t len, bo
 	return io_dispatch(vm->mmio, vm->n_mmio, addr, data, len, is_write);
 }
 
+/* Where the init's arguments start: the "--" word (the kernel passes what follows it to init,
+ * as Firecracker's boot_args do), or the end. */
+static size_t cmdline_init_args(const char *c, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++)
+		if (c[i] == '-' && c[i + 1] == '-' && (i == 0 || c[i - 1] == ' ') &&
+		    (i + 2 == len || c[i + 2] == ' '))
+			return i;
+	return len;
+}
+
 int vm_cmdline_append(struct vm *vm, const char *s)
 {
-	size_t n = strlen(s), sep = vm->cmdline_len ? 1 : 0;
+	size_t n = strlen(s), len = vm->cmdline_len, at = cmdline_init_args(vm->cmdline, len);
 
 	if (n == 0)
 		return 0;
-	if (vm->cmdline_len + sep + n + 1 > sizeof(vm->cmdline))
+	if (len + n + 2 > sizeof(vm->cmdline))
 		return -E2BIG;
-	if (sep)
-		vm->cmdline[vm->cmdline_len++] = ' ';
-	memcpy(vm->cmdline + vm->cmdline_len, s, n + 1);
-	vm->cmdline_len += n;
+	if (at == len) { /* no init arguments: " s" at the end */
+		if (len)
+			vm->cmdline[len++] = ' ';
+		memcpy(vm->cmdline + len, s, n + 1);
+		vm->cmdline_len = len + n;
+		return 0;
+	}
+	memmove(vm->cmdline + at + n + 1, vm->cmdline + at, len - at + 1); /* "s " before "--" */
+	memcpy(vm->cmdline + at, s, n);
+	vm->cmdline[at + n] = ' ';
+	vm->cmdline_len = len + n + 1;
 	return 0;
 }
 

@@ -117,7 +117,8 @@ int vm_add_mmio(struct vm *vm, uint64_t base, uint64_t len, io_handler_fn fn, vo
  * virtio_mmio.device=4K@0xBASE:GSI. -ENOSPC when all GSIs are used. */
 int vm_alloc_virtio_window(struct vm *vm, uint64_t *base, uint32_t *gsi);
 
-/* Append " s" to the guest command line; -E2BIG if it would not fit. */
+/* Add s to the guest command line: " s" at the end, or "s " before a "--" word, so that the
+ * init's arguments after "--" stay last and untouched. -E2BIG if it would not fit. */
 int vm_cmdline_append(struct vm *vm, const char *s);
 
 /* KVM_IOEVENTFD: writes of len bytes equal to datamatch at MMIO addr signal fd (assign), or

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +44,21 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Let the console's UART send what the command and we wrote (at most 2 s), so no output
+ * is lost to the power-off. */
+static void drain_console(void)
+{
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	int queued;
+
+	for (int i = 0; i < 200; i++) {
+		if (ioctl(2, TIOCOUTQ, &queued) < 0 || queued == 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	tcdrain(2); /* the transmitter itself; the launcher's UART is always empty */
+}
+
 /* Report status to the launcher and power off; never returns. */
 static void finish(int status)
 {
@@ -55,6 +71,7 @@ static void finish(int status)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	sync();
+	drain_console();
 	if (ioperm(EXIT_PORT, 1, 1) == 0)
 		outb((unsigned char)status, EXIT_PORT);
 	reboot(RB_POWER_OFF); /* not microvm: ACPI soft-off */

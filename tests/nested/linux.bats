@@ -18,76 +18,97 @@ teardown() {
 	rm -rf "$JOB"
 }
 
-# Inside L1: vm NAME 'COMMAND' [extra JSON]: boot the default guest running COMMAND; serial
-# output in NAME.log, the launcher's status printed as "NAME: status N".
+# Inside L1: vm NAME 'ARGV' [extra JSON members]: boot Debian's bzImage with our initramfs,
+# running ARGV (the kernel command line's words after " --"; double quotes group words);
+# serial output in NAME.log, stderr in NAME.err, and "NAME: status N" printed.
 PRELUDE='
-M='"$BATS_TEST_DIRNAME"'/../../build/microvm
-K='"$BATS_TEST_DIRNAME"'/../../build/kernel/bzImage
-I='"$BATS_TEST_DIRNAME"'/../../build/guest/initramfs.cpio
+M='"$RIG_ROOT"'/build/microvm
+K=${KERNEL:-'"$RIG_ROOT"'/build/kernel/bzImage}
+I='"$RIG_ROOT"'/build/guest/initramfs.cpio
 vm() {
-	local args="console=ttyS0 reboot=k panic=1 pci=off ${BOOT_EXTRA:-}"
+	local args="console=ttyS0 reboot=k panic=1 pci=off ${BOOT_EXTRA:-} -- $2"
 	cat >"$1.json" <<JSON
 { "boot-source": { "kernel_image_path": "$K", "initrd_path": "$I",
-                   "boot_args": "$args -- /bin/sh -c \"$2\"" },
+                   "boot_args": "${args//\"/\\\"}" },
   "machine-config": { "vcpu_count": ${VCPUS:-2}, "mem_size_mib": 256 } ${3:-} }
 JSON
-	timeout 100 $M "$1.json" >"$1.log" 2>"$1.err"
+	timeout 120 $M "$1.json" >"$1.log" 2>"$1.err"
 	echo "$1: status $?"
 }
 '
 
 @test "the guest command's output and exit status: 0-55 as is, 56 above, 57 signal, 58 no binary" {
 	l1_run "$PRELUDE"'
-vm ok "echo hello from Linux; exit 7"
-vm high "exit 200"
-vm sig "kill -9 \$\$"
-vm noexec "exec /no/such/binary"
-cat ok.log; cat sig.log noexec.log | grep microvm-init' 400
+vm ok "/bin/sh -c \"echo hello from Linux; exit 7\""
+vm high "/bin/sh -c \"exit 200\""
+vm sig "/bin/sh -c \"kill -9 \$\$\""
+vm noexec "/no/such/binary"
+for f in ok high sig noexec; do sed "s/^/$f.log: /" $f.log | grep -v "\] "; cat $f.err; done' 400
 	echo "$output"
 	[ "$status" -eq 0 ]
-	grep -q "^ok: status 7$" <<<"$output"
-	grep -q "^microvm-init: started" <<<"$output"
-	grep -q "^hello from Linux" <<<"$output"
-	grep -q "^microvm-init: command exited with status 7" <<<"$output"
-	grep -q "^high: status 56$" <<<"$output"
-	grep -q "^sig: status 57$" <<<"$output"
-	grep -q "killed by signal 9" <<<"$output"
-	grep -q "^noexec: status 5[78]$" <<<"$output"
+	grep -qx "ok: status 7" <<<"$output"
+	grep -qx "ok.log: microvm-init: started" <<<"$output"
+	grep -qx "ok.log: hello from Linux" <<<"$output"
+	grep -qx "ok.log: microvm-init: command exited with status 7" <<<"$output"
+	grep -qx "high: status 56" <<<"$output"
+	grep -qx "high.log: microvm-init: command exited with status 200" <<<"$output"
+	grep -qx "sig: status 57" <<<"$output"
+	grep -qx "sig.log: microvm-init: command killed by signal 9 (Killed)" <<<"$output"
+	grep -qx "noexec: status 58" <<<"$output"
+	grep -qx "noexec.log: microvm-init: cannot execute /no/such/binary: No such file or directory" <<<"$output"
 }
 
-@test "every way Linux stops: poweroff (ACPI S5), reboot, halt, kernel panic (pvpanic, 71)" {
+@test "every way Linux stops: poweroff -f (ACPI S5), reboot -f, poweroff through init, panic (pvpanic, 71)" {
 	l1_run "$PRELUDE"'
-vm off "poweroff -f"
-vm reboot "reboot -f"
-vm soft "poweroff; sleep 30"
-vm panic "echo c >/proc/sysrq-trigger; sleep 30"
-grep -i "pvpanic\|panic" panic.err panic.log | head -5' 400
+vm off "/bin/poweroff -f"
+vm reboot "/bin/reboot -f"
+vm soft "/bin/sh -c \"poweroff; sleep 60\""
+vm panic "/bin/sh -c \"echo c >/proc/sysrq-trigger; sleep 60\""
+grep -h "poweroff requested\|Power down\|Restarting system\|sysrq: Trigger a crash" *.log
+cat panic.err' 400
 	echo "$output"
 	[ "$status" -eq 0 ]
-	grep -q "^off: status 0$" <<<"$output"
-	grep -q "^reboot: status 0$" <<<"$output"
-	grep -q "^soft: status 0$" <<<"$output"
-	grep -q "^panic: status 71$" <<<"$output"
+	grep -qx "off: status 0" <<<"$output"
+	grep -qx "reboot: status 0" <<<"$output"
+	grep -qx "soft: status 0" <<<"$output"
+	grep -q "microvm-init: poweroff requested" <<<"$output"
+	grep -qx "panic: status 71" <<<"$output"
+	grep -q "sysrq: Trigger a crash" <<<"$output"
 	grep -q "the guest kernel panicked (pvpanic)" <<<"$output"
 }
 
-@test "Linux drivers: 4 vCPUs, virtio-blk bytes and ext4 checked on the host, virtio-rng, no ACPI errors" {
+@test "Linux drivers: 4 vCPUs, virtio-blk bytes and ext4 checked on the host, virtio-net ping, virtio-rng, vsock, no ACPI errors" {
 	l1_run "$PRELUDE"'
 truncate -s 64M disk.img
-printf "host-wrote-this" | dd of=disk.img conv=notrunc status=none
-VCPUS=4 vm dev "nproc; cat /sys/block/vda/serial; echo; head -c 15 /dev/vda; echo;
- cat /sys/class/misc/hw_random/rng_current; head -c 64 /dev/hwrng | wc -c;
- dmesg | grep -ci \"acpi.*\\(error\\|exception\\)\";
- mkfs.ext2 -q /dev/vda >/dev/null 2>&1 || true; mount -t ext4 /dev/vda /mnt 2>/dev/null ||
- echo nomount; exit 0" ", \"drives\": [{\"drive_id\": \"data0\", \"path_on_host\": \"disk.img\",
- \"is_root_device\": false, \"is_read_only\": false}], \"entropy\": {}"
-cat dev.log dev.err' 300
+mkfs.ext4 -q -F disk.img
+printf "host-wrote-this" >seed.img
+ip tuntap add dev tap0 mode tap && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up
+VCPUS=4 BOOT_EXTRA="ip=172.16.0.2::172.16.0.1:255.255.255.0::eth0:off" vm dev "/bin/sh -c \"
+ echo cpus \$(nproc); echo seed \$(head -c 15 /dev/vdb); cat /sys/block/vdb/serial; echo;
+ mount -t ext4 /dev/vda /mnt && echo guest-wrote-this >/mnt/marker && umount /mnt;
+ echo rng \$(cat /sys/class/misc/hw_random/rng_current) \$(head -c 64 /dev/hwrng | wc -c);
+ ping -c 2 -W 5 172.16.0.1 | grep -c bytes.from;
+ ls /sys/bus/virtio/drivers/vmw_vsock_virtio_transport | grep -c virtio;
+ echo acpi-errors \$(dmesg | grep -ci acpi.*error)\"" ",
+ \"drives\": [{\"drive_id\": \"rootfs\", \"path_on_host\": \"disk.img\", \"is_root_device\": false,
+   \"is_read_only\": false},
+  {\"drive_id\": \"seed\", \"path_on_host\": \"seed.img\", \"is_root_device\": false,
+   \"is_read_only\": true}],
+ \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\",
+   \"guest_mac\": \"06:00:ac:10:00:02\"}],
+ \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"'"$JOB"'/v.sock\"},
+ \"entropy\": {}"
+grep -v "\] " dev.log; cat dev.err
+debugfs -R "cat /marker" disk.img 2>/dev/null' 300
 	echo "$output"
 	[ "$status" -eq 0 ]
-	grep -q "^dev: status 0$" <<<"$output"
-	grep -qx "4" <<<"$output"
-	grep -q "^data0" <<<"$output"
-	grep -q "^host-wrote-this" <<<"$output"
-	grep -q "^virtio_rng" <<<"$output"
-	grep -qx "64" <<<"$output"
+	grep -qx "dev: status 0" <<<"$output"
+	grep -qx "cpus 4" <<<"$output"
+	grep -qx "seed host-wrote-this" <<<"$output"
+	grep -qx "seed" <<<"$output"
+	grep -qx "rng virtio_rng.0 64" <<<"$output"
+	grep -qx "2" <<<"$output"
+	grep -qx "1" <<<"$output"
+	grep -qx "acpi-errors 0" <<<"$output"
+	grep -qx "guest-wrote-this" <<<"$output"
 }

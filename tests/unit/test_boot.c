@@ -204,6 +204,39 @@ static void test_bzimage_boot_params(void)
 	free(b);
 }
 
+/* Device arguments go before the init's arguments ("--" and what follows), never after. */
+static void test_cmdline_init_args(void)
+{
+	static const struct {
+		const char *boot_args, *want;
+	} cases[] = {
+	    {"", "dev=1 dev=2"},
+	    {"console=ttyS0", "console=ttyS0 dev=1 dev=2"},
+	    {"console=ttyS0 -- /bin/sh -c \"a -- b\"",
+	     "console=ttyS0 dev=1 dev=2 -- /bin/sh -c \"a -- b\""},
+	    {"-- /bin/true", "dev=1 dev=2 -- /bin/true"},
+	    {"a --", "a dev=1 dev=2 --"},
+	    {"a --x b", "a --x b dev=1 dev=2"},
+	    {"a x-- b", "a x-- b dev=1 dev=2"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&vm, 0, sizeof(vm));
+		CHECK_EQ(vm_cmdline_append(&vm, cases[i].boot_args), 0);
+		CHECK_EQ(vm_cmdline_append(&vm, "dev=1"), 0);
+		CHECK_EQ(vm_cmdline_append(&vm, "dev=2"), 0);
+		CHECK(strcmp(vm.cmdline, cases[i].want) == 0);
+		CHECK_EQ(vm.cmdline_len, strlen(cases[i].want));
+	}
+	memset(&vm, 0, sizeof(vm));
+	memset(vm.cmdline, 'x', sizeof(vm.cmdline) - 3);
+	memcpy(vm.cmdline, "-- ", 3);
+	vm.cmdline_len = sizeof(vm.cmdline) - 3;
+	CHECK_EQ(vm_cmdline_append(&vm, "a"), 0); /* exactly fills it, NUL included */
+	CHECK_EQ(vm.cmdline_len, sizeof(vm.cmdline) - 1);
+	CHECK_EQ(vm_cmdline_append(&vm, "a"), -E2BIG);
+}
+
 static void test_cmdline_too_long(void)
 {
 	size_t len;
@@ -283,6 +316,7 @@ int main(void)
 	RUN(test_pvh_start_info);
 	RUN(test_bzimage_parse);
 	RUN(test_bzimage_boot_params);
+	RUN(test_cmdline_init_args);
 	RUN(test_cmdline_too_long);
 	RUN(test_initrd_placement);
 	RUN(test_elf64_boot_params);
