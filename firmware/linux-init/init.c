@@ -1,5 +1,7 @@
 /* PID 1 of the default Linux guest: mounts, modules, network, the command, its status out. */
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <net/route.h>
@@ -281,6 +283,43 @@ static int wait_command(pid_t cmd, const sigset_t *set)
 	}
 }
 
+/* Wait (at most 5 s) until every virtio device has a driver bound and every disk it made
+ * has its /dev node, so the command finds /dev/vda and eth0 when it starts. */
+static void wait_for_devices(void)
+{
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	char path[300];
+
+	for (int tries = 0; tries < 500; tries++) {
+		bool ready = true;
+		DIR *d = opendir("/sys/bus/virtio/devices");
+		struct dirent *e;
+
+		while (d && (e = readdir(d)) && ready) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/driver",
+				 e->d_name);
+			ready = access(path, F_OK) == 0;
+		}
+		if (d)
+			closedir(d);
+		d = opendir("/sys/block");
+		while (d && (e = readdir(d)) && ready) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/dev/%s", e->d_name);
+			ready = access(path, F_OK) == 0;
+		}
+		if (d)
+			closedir(d);
+		if (ready)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	say("some devices are not ready after 5 s");
+}
+
 int main(int argc, char **argv)
 {
 	static char cmdline[4096];
@@ -296,6 +335,7 @@ int main(int argc, char **argv)
 	say("started");
 	reboot(RB_DISABLE_CAD); /* ctrl-alt-del sends us SIGINT */
 	load_modules();
+	wait_for_devices();
 	if (read_cmdline(cmdline, sizeof(cmdline)) < 0 || setup_network(cmdline) < 0)
 		finish(ST_INIT);
 	pid = spawn(command, &old, &status);
