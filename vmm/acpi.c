@@ -425,7 +425,8 @@ static int build_fadt(const struct guest_mem *m, const struct placement *p)
 	f.reset_value = RESET_VALUE;
 	f.sleep_control_reg =
 	    (struct gas){GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, ACPI_SLEEP_CONTROL_PORT};
-	f.sleep_status_reg = (struct gas){GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, ACPI_SLEEP_STATUS_PORT};
+	f.sleep_status_reg =
+	    (struct gas){GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, ACPI_SLEEP_STATUS_PORT};
 	f.minor_version = FADT_MINOR_VERSION;
 	memcpy(f.hypervisor_vendor_id, HYPERVISOR_ID, 8);
 	sdt_finish(&f);

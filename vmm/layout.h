@@ -41,12 +41,12 @@
 #define LAPIC_ADDR  0xFEE00000ULL
 
 /* Legacy ports. */
-#define COM1_PORT      0x3F8U
-#define COM1_IRQ       4U
-#define I8042_DATA     0x60U
-#define I8042_COMMAND  0x64U
-#define EXIT_PORT      0xF4U /* guest writes its exit status here (see README) */
-#define EXIT_PORT_SIZE 4U
+#define COM1_PORT		0x3F8U
+#define COM1_IRQ		4U
+#define I8042_DATA		0x60U
+#define I8042_COMMAND		0x64U
+#define EXIT_PORT		0xF4U /* guest writes its exit status here (see README) */
+#define EXIT_PORT_SIZE		4U
 #define ACPI_SLEEP_CONTROL_PORT 0x600U /* FADT SLEEP_CONTROL_REG (hardware-reduced sleep) */
 #define ACPI_SLEEP_STATUS_PORT	0x601U /* FADT SLEEP_STATUS_REG */
 #define ACPI_SLP_TYP_S5		5U     /* the DSDT's \_S5_ package: SLP_TYP for soft-off */
