@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build the default Linux guest's initramfs: our init, Debian's busybox-static, and the modules
-# of Debian's kernel for our devices. Usage: ci/linux-guest.sh INIT OUT.cpio [OVERLAY_DIR]
+# of Debian's kernel for our devices, and mvtool (vsock, BLKZEROOUT).
+# Usage: ci/linux-guest.sh INIT MVTOOL OUT.cpio [OVERLAY_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-init=$1 out=$2 overlay=${3:-}
+init=$1 mvtool=$2 out=$3 overlay=${4:-}
 bash ci/fetch-kernel.sh
 K=build/kernel
 rel=$(cat "$K/release")
@@ -15,6 +16,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc/microvm,lib/modules}
 cp "$init" "$stage/init"
 cp "$bb" "$stage/bin/busybox"
+cp "$mvtool" "$stage/bin/mvtool"
 for a in $("$bb" --list-full); do
 	[ -e "$stage/$a" ] || ln -s /bin/busybox "$stage/$a"
 done

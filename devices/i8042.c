@@ -1,4 +1,4 @@
-/* Minimal i8042 keyboard controller: enough for Linux's probe, and 0xFE resets (stops) the VM. */
+/* Minimal i8042: answers Linux's probe at once (no AUX port); 0xFE resets (stops) the VM. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,6 +15,9 @@ enum {
 	I8042_CMD_WRITE_CTR = 0x60,
 	I8042_CMD_SELF_TEST = 0xAA,
 	I8042_CMD_KBD_TEST = 0xAB,
+	I8042_CMD_AUX_TEST = 0xA9,
+	I8042_CMD_AUX_LOOP = 0xD3,
+	I8042_AUX_CLOCK_STUCK = 0x01, /* AUX_TEST's answer: there is no mouse port */
 	I8042_CMD_WRITE_OUTPUT = 0xD1,
 	I8042_CMD_RESET = 0xFE,
 };
@@ -49,8 +52,12 @@ static void i8042_command(struct i8042 *k, uint8_t cmd)
 	case I8042_CMD_KBD_TEST:
 		i8042_reply(k, 0x00);
 		break;
+	case I8042_CMD_AUX_TEST:
+		i8042_reply(k, I8042_AUX_CLOCK_STUCK);
+		break;
 	case I8042_CMD_WRITE_CTR:
 	case I8042_CMD_WRITE_OUTPUT:
+	case I8042_CMD_AUX_LOOP:
 		k->pending_cmd = cmd;
 		break;
 	case I8042_CMD_RESET:
@@ -66,6 +73,8 @@ static void i8042_data_write(struct i8042 *k, uint8_t v)
 {
 	if (k->pending_cmd == I8042_CMD_WRITE_CTR) {
 		k->ctr = v;
+	} else if (k->pending_cmd == I8042_CMD_AUX_LOOP) {
+		i8042_reply(k, v); /* echoed as keyboard data: Linux's probe sees no AUX port */
 	} else if (k->pending_cmd == I8042_CMD_WRITE_OUTPUT && !(v & 1)) {
 		k->resets++; /* output port bit 0 low: CPU reset line */
 		vm_request_stop(k->vm, 0);

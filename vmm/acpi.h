@@ -39,11 +39,11 @@ struct acpi_config {
  *  - MADT: one enabled Processor Local APIC per vCPU (UID = APIC ID = i), one I/O APIC (ID
  *    n_vcpus, IOAPIC_ADDR, GSI base 0), IRQ 0 -> GSI ACPI_IRQ0_GSI, NMI on LINT1 of every CPU.
  *  - DSDT: \_S5_ = Package { ACPI_SLP_TYP_S5, 0 } (soft-off, the only sleep state); in \_SB_:
- *    PEVT, a pvpanic device (_HID "QEMU0001", I/O PVPANIC_PORT, devices/pvpanic.c); one ACPI0007
- * processor device per vCPU (C000.., _UID i); COM1 (PNP0501, I/O 0x3F8-0x3FF, ISA IRQ 4); per
- * virtio-mmio window i a device Vxxx (i in hex) with _HID "LNRO0005", _UID i and _CRS {
- * Memory32Fixed (ReadWrite, base, 0x1000), Interrupt (ResourceConsumer, Edge, ActiveHigh,
- * Exclusive) {gsi} }, which Linux's virtio_mmio binds.
+ *    PEVT, a pvpanic device (_HID "QEMU0001", I/O PVPANIC_PORT, devices/pvpanic.c); one
+ *    ACPI0007 processor device per vCPU (C000.., _UID i); COM1 (PNP0501, I/O 0x3F8-0x3FF,
+ *    ISA IRQ 4); per virtio-mmio window i a device Vxxx (i in hex) with _HID "LNRO0005",
+ *    _UID i and _CRS { Memory32Fixed (ReadWrite, base, 0x1000), Interrupt (ResourceConsumer,
+ *    Edge, ActiveHigh, Exclusive) {gsi} }, which Linux's virtio_mmio binds.
  *
  * Every window must have base + 0x1000 <= 4 GiB and gsi < ACPI_IOAPIC_PINS.
  * Returns 0; -EINVAL for a bad config; -ENOSPC when the tables do not fit in the area;

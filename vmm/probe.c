@@ -2,6 +2,7 @@
 #include "probe.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,17 +16,20 @@
 #include "vcpu.h"
 #include "vm.h"
 
-#define PROBE_IDT	  0x1000ULL
-#define PROBE_HANDLER	  0x2000ULL
-#define PROBE_CODE	  0x3000ULL
-#define PROBE_IRQ_CODE	  0x4000ULL
-#define PROBE_IRQ_HANDLER 0x5000ULL
-#define PROBE_MAGIC	  0x42
-#define PROBE_IRQ_MAGIC	  0x43
-#define PROBE_VECTOR	  0x30
-#define PROBE_LOOP_CODE	  0x6000ULL
-#define PROBE_LOOP_ITERS  20000U /* 40k instructions: ~30 ms emulated, ~20 us native */
-#define PROBE_NATIVE_MIPS 200.0
+#define PROBE_IDT	    0x1000ULL
+#define PROBE_HANDLER	    0x2000ULL
+#define PROBE_CODE	    0x3000ULL
+#define PROBE_IRQ_CODE	    0x4000ULL
+#define PROBE_IRQ_HANDLER   0x5000ULL
+#define PROBE_MAGIC	    0x42
+#define PROBE_IRQ_MAGIC	    0x43
+#define PROBE_VECTOR	    0x30
+#define PROBE_LOOP_CODE	    0x6000ULL
+#define PROBE_LOOP_ITERS    20000U /* 40k instructions: ~30 ms emulated, ~20 us native */
+#define PROBE_NATIVE_MIPS   200.0
+#define PROBE_SNIPPET_CODE  0x7800ULL
+#define PROBE_SNIPPET_MAGIC 0x45
+#define PROBE_DATA	    0x7000ULL /* the snippets' operand (imm32 in their mov edi) */
 
 static const struct {
 	int cap;
@@ -107,8 +111,94 @@ static void probe_report(struct vcpu *v, const char *what, uint8_t magic)
 		printf("%s: no (exit reason %u)\n", what, run->exit_reason);
 }
 
+/* Instructions Linux runs early that KVM's instruction emulator may lack; each snippet ends
+ * by writing its magic to the exit port (a fault writes PROBE_MAGIC from the handler). */
+static const uint8_t snippet_cx16[] = {0xBF, 0x00,
+				       0x70, 0x00,
+				       0x00, /* mov edi, PROBE_DATA */
+				       0x31, 0xC0,
+				       0x31, 0xD2,
+				       0x31, 0xDB,
+				       0x31, 0xC9, /* xor eax, edx, ebx, ecx */
+				       0xF0, 0x48,
+				       0x0F, 0xC7,
+				       0x0F, /* lock cmpxchg16b [rdi] */
+				       0xB0, PROBE_SNIPPET_MAGIC,
+				       0xE6, EXIT_PORT,
+				       0xF4};
+static const uint8_t snippet_xrstor[] = {0x0F, 0x20,
+					 0xE0, 0x0D,
+					 0x00, 0x00,
+					 0x04, 0x00,
+					 0x0F, 0x22,
+					 0xE0, /* cr4 |= OSXSAVE */
+					 0x31, 0xD2,
+					 0xB8, 0x01,
+					 0x00, 0x00,
+					 0x00, /* edx:eax = x87 */
+					 0xBF, 0x00,
+					 0x70, 0x00,
+					 0x00, /* mov edi, PROBE_DATA */
+					 0x0F, 0xAE,
+					 0x27, 0x0F,
+					 0xAE, 0x2F, /* xsave; xrstor [rdi] */
+					 0xB0, PROBE_SNIPPET_MAGIC,
+					 0xE6, EXIT_PORT,
+					 0xF4};
+static const uint8_t snippet_int3[] = {0xCC, 0xB0, 0x13, 0xE6, EXIT_PORT, 0xF4};
+
+static const struct probe_snippet {
+	const char *name;
+	const uint8_t *code;
+	size_t len;
+	uint8_t magic;
+} probe_snippets[] = {
+    {"lock cmpxchg16b", snippet_cx16, sizeof(snippet_cx16), PROBE_SNIPPET_MAGIC},
+    {"xsave/xrstor", snippet_xrstor, sizeof(snippet_xrstor), PROBE_SNIPPET_MAGIC},
+    {"int3", snippet_int3, sizeof(snippet_int3), PROBE_MAGIC},
+};
+
+/* Run one snippet at CPL0 with the probe's IDT; true when it wrote its magic. */
+static bool probe_snippet_runs(struct vcpu *v, struct vcpu_boot *boot,
+			       const struct probe_snippet *sn)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_sregs sr;
+
+	boot->entry = PROBE_SNIPPET_CODE;
+	if (gmem_write(&v->vm->mem, PROBE_SNIPPET_CODE, sn->code, sn->len) < 0 ||
+	    vcpu_set_boot_state(v, boot) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+		return false;
+	sr.idt.base = PROBE_IDT;
+	sr.idt.limit = (PROBE_VECTOR + 1) * 16 - 1;
+	if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0 || ioctl(v->fd, KVM_RUN, 0) < 0)
+		return false;
+	return run->exit_reason == KVM_EXIT_IO && run->io.port == EXIT_PORT &&
+	       *((uint8_t *)run + run->io.data_offset) == sn->magic;
+}
+
+/* The verdict: can Linux boot here? KVM's emulator (guest code at CPL0 emulated) stops Linux
+ * at the first instruction it lacks; a complete CPU (native, or nested under TCG) runs it. */
+static void probe_linux(struct vcpu *v, struct vcpu_boot *boot, bool native)
+{
+	for (size_t i = 0; i < sizeof(probe_snippets) / sizeof(probe_snippets[0]); i++) {
+		if (!probe_snippet_runs(v, boot, &probe_snippets[i])) {
+			printf(
+			    "linux: cannot boot (guest code at CPL0 is emulated and the emulator "
+			    "lacks %s, which Linux runs early)\n",
+			    probe_snippets[i].name);
+			return;
+		}
+	}
+	if (native)
+		printf("linux: can boot (guest code runs natively)\n");
+	else
+		printf("linux: can boot, slowly (guest code at CPL0 is emulated but complete, as "
+		       "under nested virtualization on QEMU TCG)\n");
+}
+
 /* Time a dec/jnz loop at CPL0: tells native execution from KVM's instruction emulator. */
-static void probe_speed(struct vcpu *v, struct vcpu_boot *boot)
+static bool probe_speed(struct vcpu *v, struct vcpu_boot *boot)
 {
 	static const uint8_t loop[] = {0xB9,
 				       PROBE_LOOP_ITERS & 0xFF,
@@ -131,18 +221,19 @@ static void probe_speed(struct vcpu *v, struct vcpu_boot *boot)
 	if (gmem_write(&v->vm->mem, PROBE_LOOP_CODE, loop, sizeof(loop)) < 0 ||
 	    vcpu_set_boot_state(v, boot) < 0) {
 		printf("guest-cpu: unknown (setup failed)\n");
-		return;
+		return false;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (ioctl(v->fd, KVM_RUN, 0) < 0 || v->run->exit_reason != KVM_EXIT_IO) {
 		printf("guest-cpu: unknown (the timing loop did not finish)\n");
-		return;
+		return false;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
 	mips = 2.0 * PROBE_LOOP_ITERS / (us > 0 ? us : 1);
 	printf("guest-cpu: %s (%.1f M instructions/s at CPL0)\n",
 	       mips >= PROBE_NATIVE_MIPS ? "native" : "emulated", mips);
+	return mips >= PROBE_NATIVE_MIPS;
 }
 
 static void probe_exceptions(struct vm *vm)
@@ -176,7 +267,7 @@ static void probe_exceptions(struct vm *vm)
 		printf("guest-interrupts: no (setup failed: %s)\n", strerror(-rc));
 	else
 		probe_report(&v, "guest-interrupts", PROBE_IRQ_MAGIC);
-	probe_speed(&v, &boot);
+	probe_linux(&v, &boot, probe_speed(&v, &boot));
 }
 
 int probe_run(void)

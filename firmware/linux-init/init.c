@@ -1,13 +1,13 @@
 /* PID 1 of the default Linux guest: mounts, modules, network, the command, its status out. */
 #include <dirent.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <net/route.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,37 +283,35 @@ static int wait_command(pid_t cmd, const sigset_t *set)
 	}
 }
 
+/* Whether the path that fmt makes of each entry of dir (not . or ..) exists. */
+static bool each_entry_has(const char *dir, const char *fmt)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[300];
+	bool all = true;
+
+	while (d && all && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), fmt, e->d_name);
+		all = access(path, F_OK) == 0;
+	}
+	if (d)
+		closedir(d);
+	return all;
+}
+
 /* Wait (at most 5 s) until every virtio device has a driver bound and every disk it made
  * has its /dev node, so the command finds /dev/vda and eth0 when it starts. */
 static void wait_for_devices(void)
 {
 	struct timespec ts = {0, 10 * 1000 * 1000};
-	char path[300];
 
 	for (int tries = 0; tries < 500; tries++) {
-		bool ready = true;
-		DIR *d = opendir("/sys/bus/virtio/devices");
-		struct dirent *e;
-
-		while (d && (e = readdir(d)) && ready) {
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/driver",
-				 e->d_name);
-			ready = access(path, F_OK) == 0;
-		}
-		if (d)
-			closedir(d);
-		d = opendir("/sys/block");
-		while (d && (e = readdir(d)) && ready) {
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/dev/%s", e->d_name);
-			ready = access(path, F_OK) == 0;
-		}
-		if (d)
-			closedir(d);
-		if (ready)
+		if (each_entry_has("/sys/bus/virtio/devices",
+				   "/sys/bus/virtio/devices/%s/driver") &&
+		    each_entry_has("/sys/block", "/dev/%s"))
 			return;
 		nanosleep(&ts, NULL);
 	}

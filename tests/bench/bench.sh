@@ -93,3 +93,6 @@ for b in tests/bench/*_bench.c; do
 	musl-gcc -std=c11 -D_GNU_SOURCE -O2 -static -Ideps/include $KHDR -I. "$b" $srcs \
 		deps/lib/libseccomp.a -o "$B/$name" -lpthread && "$B/$name"
 done
+
+echo "-- Linux boot in the nested rig (tests/bench/linux_boot.sh)"
+bash tests/bench/linux_boot.sh

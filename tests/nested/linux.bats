@@ -18,34 +18,15 @@ teardown() {
 	rm -rf "$JOB"
 }
 
-# Inside L1: vm NAME 'ARGV' [extra JSON members]: boot Debian's bzImage with our initramfs,
-# running ARGV (the kernel command line's words after " --"; double quotes group words);
-# serial output in NAME.log, stderr in NAME.err, and "NAME: status N" printed.
-PRELUDE='
-M='"$RIG_ROOT"'/build/microvm
-K=${KERNEL:-'"$RIG_ROOT"'/build/kernel/bzImage}
-I='"$RIG_ROOT"'/build/guest/initramfs.cpio
-vm() {
-	local args="console=ttyS0 reboot=k panic=1 pci=off ${BOOT_EXTRA:-} -- ${2//$'"'"'\n'"'"'/ }"
-	cat >"$1.json" <<JSON
-{ "boot-source": { "kernel_image_path": "$K", "initrd_path": "$I",
-                   "boot_args": "${args//\"/\\\"}" },
-  "machine-config": { "vcpu_count": ${VCPUS:-2}, "mem_size_mib": 256 } ${3:-} }
-JSON
-	timeout 120 $M "$1.json" >"$1.log" 2>"$1.err"
-	echo "$1: status $?"
-}
-# show NAME: the serial lines of NAME.log that are not kernel messages, CRs dropped, prefixed.
-show() { tr -d "\r" <"$1.log" | grep -v "\] " | sed "s/^/$1.log: /"; }
-'
 
-@test "the guest command's output and exit status: 0-55 as is, 56 above, 57 signal, 58 no binary" {
-	l1_run "$PRELUDE"'
+@test "the guest command's output and exit status: 0-55 as is, 56 above, 57 signal, 58 no binary; --probe" {
+	l1_run "$L2_PRELUDE"'
 vm ok "/bin/sh -c \"echo hello from Linux; exit 7\""
 vm high "/bin/sh -c \"exit 200\""
 vm sig "/bin/sh -c \"kill -9 \$\$\""
 vm noexec "/no/such/binary"
-for f in ok high sig noexec; do show $f; cat $f.err; done' 400
+for f in ok high sig noexec; do show $f; cat $f.err; done
+$M --probe | grep "^guest-cpu\|^linux"' 400
 	echo "$output"
 	[ "$status" -eq 0 ]
 	grep -qx "ok: status 7" <<<"$output"
@@ -58,10 +39,13 @@ for f in ok high sig noexec; do show $f; cat $f.err; done' 400
 	grep -qx "sig.log: microvm-init: command killed by signal 9 (Killed)" <<<"$output"
 	grep -qx "noexec: status 58" <<<"$output"
 	grep -qx "noexec.log: microvm-init: cannot execute /no/such/binary: No such file or directory" <<<"$output"
+	# --probe in L1 (guest code emulated by TCG, but completely): Linux can boot.
+	grep -qx "guest-cpu: emulated (.*)" <<<"$output"
+	grep -qx "linux: can boot, slowly (guest code at CPL0 is emulated but complete, as under nested virtualization on QEMU TCG)" <<<"$output"
 }
 
 @test "every way Linux stops: poweroff -f (ACPI S5), reboot -f, poweroff through init, panic (pvpanic, 71)" {
-	l1_run "$PRELUDE"'
+	l1_run "$L2_PRELUDE"'
 vm off "/sbin/poweroff -f"
 vm reboot "/sbin/reboot -f"
 vm soft "/bin/sh -c \"poweroff; sleep 60\""
@@ -80,7 +64,7 @@ cat panic.err' 400
 }
 
 @test "Linux drivers: 4 vCPUs, virtio-blk bytes and ext4 checked on the host, virtio-net ping, virtio-rng, vsock, no ACPI errors" {
-	l1_run "$PRELUDE"'
+	l1_run "$L2_PRELUDE"'
 truncate -s 64M disk.img
 mkfs.ext4 -q -F disk.img
 printf "host-wrote-this" >seed.img && truncate -s 4096 seed.img

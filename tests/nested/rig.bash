@@ -63,10 +63,11 @@ l1_run() {
 	printf '%s\n' "$1" >"$JOB/job.sh"
 	echo "$secs" >"$JOB/.timeout"
 	rm -f "$JOB/out" "$JOB/status" "$JOB/no-kvm"
-	timeout $((secs + 60)) qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC,+svm,+npt -smp 2 \
+	timeout $((secs + 60)) qemu-system-x86_64 -accel "${RIG_ACCEL:-tcg,thread=multi}" \
+		-cpu EPYC,+svm,+npt -smp "${RIG_SMP:-2}" \
 		-m 2G -M q35 -nographic -no-reboot -nic none -kernel "$RIG_ROOT/build/kernel/bzImage" \
 		-initrd "$RIG_DIR/l1.cpio" \
-		-append "console=ttyS0 panic=-1 quiet kvm-amd.npt=1 rig.job=$JOB" \
+		-append "console=ttyS0 panic=-1 quiet kvm-amd.npt=${RIG_NPT:-1} rig.job=$JOB" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs local,path="$JOB",mount_tag=job,security_model=none,multidevs=remap \
 		>"$JOB/l1.log" 2>&1 </dev/null
@@ -78,3 +79,34 @@ l1_run() {
 	status=$(cat "$JOB/status" 2>/dev/null || echo 255)
 	[ -f "$JOB/status" ] || { echo "rig: L1 did not finish; its console:"; tail -20 "$JOB/l1.log"; }
 }
+
+# Inside L1: vm NAME 'ARGV' [extra JSON members]: boot Debian's bzImage with our initramfs
+# ($INITRD if set), running ARGV (the kernel command line's words after " --"; double quotes
+# group words); serial output in NAME.log, stderr in NAME.err, exit statistics (--stats-file)
+# in NAME.stats, and "NAME: status N" printed.
+# with_run SCRIPT: prints the path of an initramfs (ours plus SCRIPT as /etc/microvm/run, which
+# our init runs when ARGV is empty): for guest scripts too long for the command line.
+L2_PRELUDE='
+M='"$RIG_ROOT"'/build/microvm
+K=${KERNEL:-'"$RIG_ROOT"'/build/kernel/bzImage}
+I='"$RIG_ROOT"'/build/guest/initramfs.cpio
+vm() {
+	local args="console=ttyS0 reboot=k panic=1 pci=off ${BOOT_EXTRA:-} -- ${2//$'"'"'\n'"'"'/ }"
+	cat >"$1.json" <<JSON
+{ "boot-source": { "kernel_image_path": "$K", "initrd_path": "${INITRD:-$I}",
+                   "boot_args": "${args//\"/\\\"}" },
+  "machine-config": { "vcpu_count": ${VCPUS:-2}, "mem_size_mib": 256 } ${3:-} }
+JSON
+	timeout ${VM_SECS:-120} $M --stats-file="$1.stats" "$1.json" >"$1.log" 2>"$1.err"
+	echo "$1: status $?"
+}
+with_run() {
+	local d
+	d=$(mktemp -d) && mkdir -p "$d/etc/microvm" && cp "$1" "$d/etc/microvm/run" &&
+		chmod 755 "$d/etc/microvm/run" &&
+		(cd "$d" && find . | cpio -o -H newc --quiet -R 0:0) | cat "$I" - >"$1.cpio" &&
+		rm -rf "$d" && echo "$PWD/$1.cpio"
+}
+# show NAME: the serial lines of NAME.log that are not kernel messages, CRs dropped, prefixed.
+show() { tr -d "\r" <"$1.log" | grep -v "\] " | sed "s/^/$1.log: /"; }
+'
