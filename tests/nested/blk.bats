@@ -59,13 +59,13 @@ INITRD=$(with_run blk.sh) vm blk "" ",
   {\"drive_id\": \"fs\", \"path_on_host\": \"fs.img\", \"is_root_device\": false,
    \"is_read_only\": false}]"
 show blk; cat blk.err
-grep -o "\"data\":{[^}]*}" blk.stats
+grep -o "\"virtio-blk:data\":{[^}]*}" blk.stats
 echo "host high $(dd if=data.img bs=4096 skip=1310720 count=1 2>/dev/null | head -c 11)"
 echo "host size $(stat -c %s data.img)"
-cmp -s -n 2097152 <(dd if=data.img bs=1M skip=1 count=2 2>/dev/null) /dev/zero && echo "host 1-3M zero"
+dd if=data.img bs=1M skip=1 count=2 2>/dev/null | cmp -s -n 2097152 - /dev/zero && echo "host 1-3M zero"
 echo "host tail $(dd if=data.img bs=1M skip=3 count=1 2>/dev/null | sha256sum | cut -c1-16)"
 python3 -c "import os; f = os.open(\"data.img\", os.O_RDONLY); print(\"host data after 1M at\", os.lseek(f, 1 << 20, os.SEEK_DATA) >> 20, \"M\")"
-cmp -s -n 4096 seed.img <(printf "host-wrote-this"; head -c 4081 /dev/zero) && echo "host seed intact"
+(printf "host-wrote-this"; head -c 4081 /dev/zero) | cmp -s -n 4096 seed.img - && echo "host seed intact"
 e2fsck -n -f fs.img >fsck.out 2>&1; echo "e2fsck status $?"
 echo "host f200 $(debugfs -R "cat /f200" fs.img 2>/dev/null)"
 echo "host big $(debugfs -R "cat /big" fs.img 2>/dev/null | sha256sum | cut -c1-64)"' 400
@@ -81,9 +81,9 @@ echo "host big $(debugfs -R "cat /big" fs.img 2>/dev/null | sha256sum | cut -c1-
 	grep -qx "host high above-4-gib" <<<"$output"
 	grep -qx "host size 8589934592" <<<"$output"
 	# fsync in the guest reached the launcher as flushes (fdatasync on the host file).
-	grep -Eq '"data":\{.*"flush":[1-9]' <<<"$output"
-	grep -Eq '"data":\{.*"discard":[1-9]' <<<"$output"
-	grep -Eq '"data":\{.*"write_zeroes":[1-9]' <<<"$output"
+	grep -Eq '"virtio-blk:data":\{.*"flush":[1-9]' <<<"$output"
+	grep -Eq '"virtio-blk:data":\{.*"discard":[1-9]' <<<"$output"
+	grep -Eq '"virtio-blk:data":\{.*"write_zeroes":[1-9]' <<<"$output"
 	grep -qx "blk.log: discard ok" <<<"$output"
 	grep -qx "blk.log: zeroout ok" <<<"$output"
 	grep -qx "host 1-3M zero" <<<"$output"

@@ -51,7 +51,7 @@ INITRD=$(with_run net.sh) VM_SECS=300 BOOT_EXTRA="ip=172.16.0.2::172.16.0.1:255.
    \"guest_mac\": \"06:00:ac:10:00:02\"}]"
 show net; cat net.err
 echo "host g2h $(sha256sum <g2h.bin | cut -c1-64) $(stat -c %s g2h.bin)"
-grep -o "\"eth0\":{[^}]*}" net.stats' 420
+grep -o "\"virtio-net:eth0\":{[^}]*}" net.stats' 420
 	echo "$output"
 	[ "$status" -eq 0 ]
 	grep -qx "net: status 0" <<<"$output"
@@ -65,4 +65,9 @@ grep -o "\"eth0\":{[^}]*}" net.stats' 420
 	grep -qx "net.log: g2h nc status 0" <<<"$output"
 	h2g=$(sed -n 's/^host h2g //p' <<<"$output")
 	grep -qx "net.log: h2g $h2g" <<<"$output"
+	# The launcher's counters saw both streams (TSO frames: bytes, not frame counts).
+	tx=$(grep -o '"tx_bytes":[0-9]*' <<<"$output" | cut -d: -f2)
+	rx=$(grep -o '"rx_bytes":[0-9]*' <<<"$output" | tail -1 | cut -d: -f2)
+	[ "$tx" -ge 67108864 ] && [ "$rx" -ge 67108864 ]
+	grep -q '"tx_errors":0' <<<"$output"
 }
