@@ -46,19 +46,20 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Let the console's UART send what the command and we wrote (at most 2 s), so no output
- * is lost to the power-off. */
-static void drain_console(void)
+/* Let the console's UART send what is queued on fd (at most 10 s: under emulation each byte
+ * is a trap), so no output is lost to a hangup or the power-off. */
+static void drain_console(int fd)
 {
 	struct timespec ts = {0, 10 * 1000 * 1000};
-	int queued;
+	int queued = 0;
 
-	for (int i = 0; i < 200; i++) {
-		if (ioctl(2, TIOCOUTQ, &queued) < 0 || queued == 0)
+	for (int i = 0; i < 1000; i++) {
+		if (ioctl(fd, TIOCOUTQ, &queued) < 0 || queued == 0)
 			break;
 		nanosleep(&ts, NULL);
 	}
-	tcdrain(2); /* the transmitter itself; the launcher's UART is always empty */
+	if (queued == 0)
+		tcdrain(fd); /* the transmitter itself; the launcher's UART is always empty */
 }
 
 /* Report status to the launcher and power off; never returns. */
@@ -73,7 +74,7 @@ static void finish(int status)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	sync();
-	drain_console();
+	drain_console(2);
 	if (ioperm(EXIT_PORT, 1, 1) == 0)
 		outb((unsigned char)status, EXIT_PORT);
 	reboot(RB_POWER_OFF); /* not microvm: ACPI soft-off */
@@ -102,29 +103,6 @@ static void mount_all(void)
 	mount_one("tmpfs", "/run", "tmpfs", nosuid, "mode=0755");
 }
 
-/* Load every module listed (one path per line) in /lib/modules/load, in order. */
-static void load_modules(void)
-{
-	FILE *f = fopen("/lib/modules/load", "re");
-	char line[512];
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		int fd;
-
-		line[strcspn(line, "\n")] = '\0';
-		if (!line[0])
-			continue;
-		fd = open(line, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST))
-			say("module %s: %s", line, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	}
-	fclose(f);
-}
-
 static int read_cmdline(char *buf, size_t cap)
 {
 	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
@@ -134,6 +112,37 @@ static int read_cmdline(char *buf, size_t cap)
 		close(fd);
 	buf[n > 0 ? n : 0] = '\0';
 	return n > 0 ? 0 : -1;
+}
+
+/* Load every module listed (one path per line) in /lib/modules/load, in order, each with the
+ * parameters the kernel command line gives it (as modprobe does). */
+static void load_modules(const char *cmdline)
+{
+	FILE *f = fopen("/lib/modules/load", "re");
+	char line[512], params[1024];
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *base = strrchr(line, '/') ? strrchr(line, '/') + 1 : line, name[128];
+		int fd;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(base, "."), base);
+		if (cmdline_module_params(cmdline, name, params, sizeof(params)) < 0) {
+			say("module %s: parameters longer than %zu bytes, ignored", name,
+			    sizeof(params));
+			params[0] = '\0';
+		}
+		fd = open(line, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || (syscall(SYS_finit_module, fd, params, 0) < 0 && errno != EEXIST))
+			say("module %s: %s", line, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	fclose(f);
 }
 
 static int if_request(int s, unsigned long req, const char *dev, uint32_t addr, short flags)
@@ -208,14 +217,12 @@ static int setup_network(const char *cmdline)
 	return 0;
 }
 
-/* In the child: own session, the console as controlling terminal, then exec. */
+/* In the command's process: its environment, then exec; on failure errno goes to err_fd. */
 static void exec_command(char **argv, int err_fd, const sigset_t *old)
 {
 	int e;
 
 	sigprocmask(SIG_SETMASK, old, NULL);
-	setsid();
-	ioctl(0, TIOCSCTTY, 1);
 	if (chdir("/") < 0)
 		_exit(ST_INIT);
 	clearenv();
@@ -229,18 +236,47 @@ static void exec_command(char **argv, int err_fd, const sigset_t *old)
 	_exit(ST_NOEXEC);
 }
 
-/* Start argv; -1 with *status set when it could not be executed. */
-static pid_t spawn(char **argv, const sigset_t *old, int *status)
+/* The command's session leader, holding the console as its controlling terminal. It outlives
+ * the command: when a session leader exits, Linux hangs its terminal up and a serial console
+ * drops what the UART has not sent yet, the command's last lines. So it waits for the
+ * command, lets the console drain, and sends the command's wait status on status_fd. */
+static void lead_session(char **argv, int err_fd, int status_fd, const sigset_t *old)
 {
-	int p[2], e = 0;
+	pid_t cmd;
+	int ws;
+
+	setsid();
+	ioctl(0, TIOCSCTTY, 1);
+	cmd = fork();
+	if (cmd == 0)
+		exec_command(argv, err_fd, old);
+	close(err_fd);
+	if (cmd < 0)
+		_exit(1);
+	while (waitpid(cmd, &ws, 0) < 0)
+		if (errno != EINTR)
+			_exit(1);
+	drain_console(0);
+	if (write(status_fd, &ws, sizeof(ws)) != sizeof(ws))
+		_exit(1);
+	_exit(0);
+}
+
+/* Start argv in its own session; returns the session leader's pid (its wait status of the
+ * command comes on *status_fd), or -1 with *status set when it could not be executed. */
+static pid_t spawn(char **argv, const sigset_t *old, int *status, int *status_fd)
+{
+	int p[2], w[2], e = 0;
 	pid_t pid;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (pipe2(p, O_CLOEXEC) < 0 || pipe2(w, O_CLOEXEC) < 0)
 		return *status = ST_INIT, say("pipe: %s", strerror(errno)), -1;
 	pid = fork();
 	if (pid == 0)
-		exec_command(argv, p[1], old);
+		lead_session(argv, p[1], w[1], old);
 	close(p[1]);
+	close(w[1]);
+	*status_fd = w[0];
 	if (pid < 0) {
 		close(p[0]);
 		return *status = ST_INIT, say("fork: %s", strerror(errno)), -1;
@@ -265,8 +301,9 @@ static int status_of(int ws)
 	return WEXITSTATUS(ws) > ST_MAX_PASSED ? ST_HIGH : WEXITSTATUS(ws);
 }
 
-/* Reap children until the command ends or a poweroff/halt/reboot/ctrl-alt-del signal. */
-static int wait_command(pid_t cmd, const sigset_t *set)
+/* Reap children until the command's session leader ends (the command's wait status then on
+ * status_fd) or a poweroff/halt/reboot/ctrl-alt-del signal. */
+static int wait_command(pid_t leader, int status_fd, const sigset_t *set)
 {
 	for (;;) {
 		siginfo_t si;
@@ -277,9 +314,14 @@ static int wait_command(pid_t cmd, const sigset_t *set)
 			say("%s requested", sig == SIGTERM ? "reboot" : "poweroff");
 			return 0;
 		}
-		while ((pid = waitpid(-1, &ws, WNOHANG)) > 0)
-			if (pid == cmd)
+		while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+			if (pid != leader)
+				continue;
+			if (read(status_fd, &ws, sizeof(ws)) == sizeof(ws))
 				return status_of(ws);
+			say("the command's session leader failed");
+			return ST_INIT;
+		}
 	}
 }
 
@@ -324,7 +366,7 @@ int main(int argc, char **argv)
 	static char *run[] = {"/etc/microvm/run", NULL}, *shell[] = {"/bin/sh", NULL};
 	char **command = argc > 1 ? argv + 1 : access(run[0], X_OK) == 0 ? run : shell;
 	sigset_t set, old;
-	int status = 0;
+	int status = 0, status_fd = -1;
 	pid_t pid;
 
 	sigfillset(&set);
@@ -332,12 +374,14 @@ int main(int argc, char **argv)
 	mount_all();
 	say("started");
 	reboot(RB_DISABLE_CAD); /* ctrl-alt-del sends us SIGINT */
-	load_modules();
-	wait_for_devices();
-	if (read_cmdline(cmdline, sizeof(cmdline)) < 0 || setup_network(cmdline) < 0)
+	if (read_cmdline(cmdline, sizeof(cmdline)) < 0)
 		finish(ST_INIT);
-	pid = spawn(command, &old, &status);
+	load_modules(cmdline);
+	wait_for_devices();
+	if (setup_network(cmdline) < 0)
+		finish(ST_INIT);
+	pid = spawn(command, &old, &status, &status_fd);
 	if (pid > 0)
-		status = wait_command(pid, &set);
+		status = wait_command(pid, status_fd, &set);
 	finish(status);
 }

@@ -46,6 +46,52 @@ int cmdline_has(const char *cmdline, const char *word)
 	return last_word(cmdline, key, buf, sizeof(buf)) == 1 && buf[0] == '\0';
 }
 
+/* Whether the n bytes at s name module, '-' and '_' taken as the same. */
+static int same_module(const char *s, size_t n, const char *module)
+{
+	for (size_t i = 0; i < n; i++, module++) {
+		char a = s[i] == '-' ? '_' : s[i], b = *module == '-' ? '_' : *module;
+
+		if (!b || a != b)
+			return 0;
+	}
+	return *module == '\0';
+}
+
+int cmdline_module_params(const char *cmdline, const char *module, char *out, size_t cap)
+{
+	size_t len = 0;
+
+	if (cap == 0)
+		return -ENAMETOOLONG;
+	out[0] = '\0';
+	while (*cmdline) {
+		const char *dot;
+		size_t n;
+
+		while (*cmdline == ' ' || *cmdline == '\t' || *cmdline == '\n')
+			cmdline++;
+		n = strcspn(cmdline, " \t\n");
+		if (n == 2 && !strncmp(cmdline, "--", 2))
+			break;
+		dot = memchr(cmdline, '.', n);
+		if (dot && dot + 1 < cmdline + n &&
+		    same_module(cmdline, (size_t)(dot - cmdline), module)) {
+			size_t plen = n - (size_t)(dot + 1 - cmdline);
+
+			if (len + (len > 0) + plen >= cap)
+				return -ENAMETOOLONG;
+			if (len > 0)
+				out[len++] = ' ';
+			memcpy(out + len, dot + 1, plen);
+			len += plen;
+			out[len] = '\0';
+		}
+		cmdline += n;
+	}
+	return (int)len;
+}
+
 static int parse_addr(const char *s, uint32_t *out)
 {
 	struct in_addr a;

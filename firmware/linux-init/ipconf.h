@@ -2,6 +2,7 @@
 #ifndef MICROVM_INIT_IPCONF_H
 #define MICROVM_INIT_IPCONF_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define IPCONF_NAME_MAX 64
@@ -25,5 +26,10 @@ int ipconf_parse(const char *cmdline, struct ipconf *c);
 
 /* Whether cmdline holds the word `word` before any " -- ". */
 int cmdline_has(const char *cmdline, const char *word);
+
+/* The parameters cmdline gives module (words "MODULE.PARAM=VALUE" or "MODULE.PARAM" before
+ * any " -- "; '-' and '_' alike in MODULE, as modprobe reads them) as "PARAM=VALUE PARAM" in
+ * out, for finit_module. Returns the length, or -ENAMETOOLONG when they do not fit in cap. */
+int cmdline_module_params(const char *cmdline, const char *module, char *out, size_t cap);
 
 #endif

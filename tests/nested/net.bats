@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
 # virtio-net under Linux's own driver (nested rig, tests/nested/rig.bash), through a tap in L1:
-# guest MAC and MTU, the features Linux negotiated, ping, 64 MiB of TCP each way with sha256.
+# guest MAC and MTU, the features Linux negotiated, ping, TCP with sha256: 32 MiB guest to host,
+# 64 MiB host to guest. (Guest to host runs at 0.3-0.8 MB/s here, every frame a trapped
+# notify under emulation, and slows with size: 64 MiB took 200 s of a CI run's 300.)
 
 load rig
 
@@ -28,13 +30,17 @@ done
 for b in 0 1 3 5 7 11 15 16 32; do printf "%s" "${f:$b:1}"; done; echo " features"
 ping -c 3 -W 5 172.16.0.1 | grep -c "bytes from"
 ping -c 1 -W 5 -s 1372 172.16.0.1 | grep -c "1380 bytes from"
-dd if=/dev/urandom of=/tmp/g2h bs=1M count=64 2>/dev/null
+dd if=/dev/urandom of=/tmp/g2h bs=1M count=32 2>/dev/null
 echo "g2h $(sha256sum </tmp/g2h | cut -c1-64)"
-nc 172.16.0.1 5001 </tmp/g2h >/dev/null; echo "g2h nc status $?"
+t0=$(cut -d. -f1 /proc/uptime)
+nc 172.16.0.1 5001 </tmp/g2h >/dev/null; echo "sent, nc status $?"
+t1=$(cut -d. -f1 /proc/uptime)
 echo "h2g $(nc 172.16.0.1 5002 </dev/null | sha256sum | cut -c1-64)"
+t2=$(cut -d. -f1 /proc/uptime)
+echo "seconds g2h $((t1 - t0)) h2g $((t2 - t1)), $(grep Tcp: /proc/net/snmp | tail -1 | cut -d" " -f11-13) in/out/retransmitted segments"
 '
 
-@test "virtio-net: guest MAC, tap MTU, negotiated offloads, ping, 64 MiB TCP each way with sha256" {
+@test "virtio-net: guest MAC, tap MTU, negotiated offloads, ping, TCP 32 MiB out and 64 MiB in with sha256" {
 	l1_run "$L2_PRELUDE"'
 cd /tmp
 ip tuntap add dev tap0 mode tap && ip link set tap0 mtu 1400 &&
@@ -51,7 +57,7 @@ INITRD=$(with_run net.sh) VM_SECS=300 BOOT_EXTRA="ip=172.16.0.2::172.16.0.1:255.
    \"guest_mac\": \"06:00:ac:10:00:02\"}]"
 show net; cat net.err
 echo "host g2h $(sha256sum <g2h.bin | cut -c1-64) $(stat -c %s g2h.bin)"
-grep -o "\"virtio-net:eth0\":{[^}]*}" net.stats' 420
+grep -o "\"virtio-net:tap0\":{[^}]*}" net.stats' 420
 	echo "$output"
 	[ "$status" -eq 0 ]
 	grep -qx "net: status 0" <<<"$output"
@@ -61,13 +67,13 @@ grep -o "\"virtio-net:eth0\":{[^}]*}" net.stats' 420
 	grep -qx "net.log: 1" <<<"$output"
 	g2h=$(sed -n 's/^net.log: g2h //p' <<<"$output")
 	[ ${#g2h} -eq 64 ]
-	grep -qx "host g2h $g2h 67108864" <<<"$output"
-	grep -qx "net.log: g2h nc status 0" <<<"$output"
+	grep -qx "host g2h $g2h 33554432" <<<"$output"
+	grep -qx "net.log: sent, nc status 0" <<<"$output"
 	h2g=$(sed -n 's/^host h2g //p' <<<"$output")
 	grep -qx "net.log: h2g $h2g" <<<"$output"
 	# The launcher's counters saw both streams (TSO frames: bytes, not frame counts).
 	tx=$(grep -o '"tx_bytes":[0-9]*' <<<"$output" | cut -d: -f2)
 	rx=$(grep -o '"rx_bytes":[0-9]*' <<<"$output" | tail -1 | cut -d: -f2)
-	[ "$tx" -ge 67108864 ] && [ "$rx" -ge 67108864 ]
+	[ "$tx" -ge 33554432 ] && [ "$rx" -ge 67108864 ]
 	grep -q '"tx_errors":0' <<<"$output"
 }
