@@ -364,9 +364,9 @@ int main(int argc, char **argv)
 {
 	static char cmdline[4096];
 	static char *run[] = {"/etc/microvm/run", NULL}, *shell[] = {"/bin/sh", NULL};
-	char **command = argc > 1 ? argv + 1 : access(run[0], X_OK) == 0 ? run : shell;
+	char **command;
 	sigset_t set, old;
-	int status = 0, status_fd = -1;
+	int status = 0, status_fd = -1, n;
 	pid_t pid;
 
 	sigfillset(&set);
@@ -376,6 +376,11 @@ int main(int argc, char **argv)
 	reboot(RB_DISABLE_CAD); /* ctrl-alt-del sends us SIGINT */
 	if (read_cmdline(cmdline, sizeof(cmdline)) < 0)
 		finish(ST_INIT);
+	n = cmdline_command_words(cmdline);
+	if (n > 0 && n < argc)
+		command = argv + argc - n;
+	else
+		command = access(run[0], X_OK) == 0 ? run : shell;
 	load_modules(cmdline);
 	wait_for_devices();
 	if (setup_network(cmdline) < 0)

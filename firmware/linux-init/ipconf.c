@@ -2,7 +2,9 @@
 #include "ipconf.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +92,39 @@ int cmdline_module_params(const char *cmdline, const char *module, char *out, si
 		cmdline += n;
 	}
 	return (int)len;
+}
+
+/* Skip one word the way the kernel's next_arg does; returns what follows it. */
+static const char *skip_kernel_word(const char *s)
+{
+	bool quoted = false;
+
+	for (; *s && (quoted || !isspace((unsigned char)*s)); s++)
+		if (*s == '"')
+			quoted = !quoted;
+	return s;
+}
+
+int cmdline_command_words(const char *cmdline)
+{
+	const char *s = cmdline;
+	bool after = false;
+	int n = 0;
+
+	for (;;) {
+		const char *end;
+
+		while (isspace((unsigned char)*s))
+			s++;
+		if (!*s)
+			return n;
+		end = skip_kernel_word(s);
+		if (after)
+			n++;
+		else if (end - s == 2 && !strncmp(s, "--", 2))
+			after = true;
+		s = end;
+	}
 }
 
 static int parse_addr(const char *s, uint32_t *out)

@@ -32,4 +32,10 @@ int cmdline_has(const char *cmdline, const char *word);
  * out, for finit_module. Returns the length, or -ENAMETOOLONG when they do not fit in cap. */
 int cmdline_module_params(const char *cmdline, const char *module, char *out, size_t cap);
 
+/* How many of init's arguments are the command: the words after the first word "--" of
+ * cmdline, split as the kernel splits them (a double quote toggles quoting anywhere in a
+ * word). The kernel also hands init the words before "--" it does not know (Firecracker's
+ * "nomodules"); those precede the command in argv and are not part of it. */
+int cmdline_command_words(const char *cmdline);
+
 #endif

@@ -44,8 +44,21 @@ static void test_module_params(void)
 	CHECK_EQ(cmdline_module_params(cl, "virtio_net", out, 0), -ENAMETOOLONG);
 }
 
+static void test_command_words(void)
+{
+	CHECK_EQ(cmdline_command_words("console=ttyS0 nomodules"), 0);
+	CHECK_EQ(cmdline_command_words("nomodules -- /bin/true"), 1);
+	CHECK_EQ(cmdline_command_words("a -- /bin/sh -c \"echo a  b; exit 3\"  "), 3);
+	CHECK_EQ(cmdline_command_words("x=\"a -- b\" -- one"), 1); /* a quoted -- is not one */
+	CHECK_EQ(cmdline_command_words("-- a -- b"), 3);	   /* only the first -- splits */
+	CHECK_EQ(cmdline_command_words("--"), 0);
+	CHECK_EQ(cmdline_command_words("a --b c"), 0);
+	CHECK_EQ(cmdline_command_words("-- \"unterminated quote"), 1);
+}
+
 int main(void)
 {
+	RUN(test_command_words);
 	RUN(test_ip);
 	RUN(test_module_params);
 	return unit_summary("test_ipconf");
