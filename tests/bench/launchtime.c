@@ -94,7 +94,9 @@ int main(int argc, char **argv)
 	first = calloc(n, sizeof(double));
 	ex = calloc(n, sizeof(double));
 	for (int i = 0; i < n; i++) {
-		if (run_once(argv + 3, &first[i], &ex[i], &status) < 0 || first[i] < 0)
+		/* no output at all is a failure only when a mark was asked for (serial off) */
+		if (run_once(argv + 3, &first[i], &ex[i], &status) < 0 ||
+		    (first[i] < 0 && getenv("LAUNCHTIME_MARK")))
 			bad++;
 	}
 	qsort(first, n, sizeof(double), cmp);
