@@ -120,7 +120,7 @@ clean:
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
-# Linux end to end in the nested rig (tests/nested): real Linux drivers, every way Linux stops.
-# Not part of make test yet: about one L2 boot in 8-25 ends in a triple fault (issue 9).
+# The longer nested Linux suites (tests/nested, all but linux.bats): blk, net, vsock, 20 boots.
+# .ci/run runs them after make test.
 test-linux: deps all linux-guest
 	bats --print-output-on-failure $(NESTED_LONG)
