@@ -130,7 +130,7 @@ jailed() {
 		[ ! -e "/proc/$C" ] || grep -q '^State:[[:space:]]Z' "/proc/$C/status" 2>/dev/null && break
 		sleep 0.05
 	done
-	[ ! -e "/proc/$C" ] || grep -q '^State:[[:space:]]Z' "/proc/$C/status"
+	[ ! -e "/proc/$C" ] || grep -qs '^State:[[:space:]]Z' "/proc/$C/status" || [ ! -e "/proc/$C" ]
 }
 
 @test "rlimits: --jail-nofile and --jail-fsize are applied" {
