@@ -10,28 +10,32 @@
 
 #define WORD_MAX 512
 
+/* Step *s to the next word (split at spaces, tabs and newlines) before any word "--": true
+ * with *word and *n set, false at the end or at "--". */
+static bool next_word(const char **s, const char **word, size_t *n)
+{
+	*s += strspn(*s, " \t\n");
+	*word = *s;
+	*n = strcspn(*s, " \t\n");
+	*s += *n;
+	return *n > 0 && !(*n == 2 && !strncmp(*word, "--", 2));
+}
+
 /* Copy the last word starting with key into out; 1 if found, 0 if not, -EINVAL if too long. */
 static int last_word(const char *s, const char *key, char *out, size_t cap)
 {
-	size_t klen = strlen(key);
+	size_t klen = strlen(key), n;
+	const char *w;
 	int found = 0;
 
-	while (*s) {
-		size_t n;
-
-		while (*s == ' ' || *s == '\t' || *s == '\n')
-			s++;
-		n = strcspn(s, " \t\n");
-		if (n == 2 && !strncmp(s, "--", 2))
-			break;
-		if (n >= klen && !strncmp(s, key, klen)) {
+	while (next_word(&s, &w, &n)) {
+		if (n >= klen && !strncmp(w, key, klen)) {
 			if (n - klen >= cap)
 				return -EINVAL;
-			memcpy(out, s + klen, n - klen);
+			memcpy(out, w + klen, n - klen);
 			out[n - klen] = '\0';
 			found = 1;
 		}
-		s += n;
 	}
 	return found;
 }
@@ -62,34 +66,25 @@ static int same_module(const char *s, size_t n, const char *module)
 
 int cmdline_module_params(const char *cmdline, const char *module, char *out, size_t cap)
 {
-	size_t len = 0;
+	size_t len = 0, n;
+	const char *w;
 
 	if (cap == 0)
 		return -ENAMETOOLONG;
 	out[0] = '\0';
-	while (*cmdline) {
-		const char *dot;
-		size_t n;
+	while (next_word(&cmdline, &w, &n)) {
+		const char *dot = memchr(w, '.', n);
+		size_t plen = dot ? n - (size_t)(dot + 1 - w) : 0;
 
-		while (*cmdline == ' ' || *cmdline == '\t' || *cmdline == '\n')
-			cmdline++;
-		n = strcspn(cmdline, " \t\n");
-		if (n == 2 && !strncmp(cmdline, "--", 2))
-			break;
-		dot = memchr(cmdline, '.', n);
-		if (dot && dot + 1 < cmdline + n &&
-		    same_module(cmdline, (size_t)(dot - cmdline), module)) {
-			size_t plen = n - (size_t)(dot + 1 - cmdline);
-
-			if (len + (len > 0) + plen >= cap)
-				return -ENAMETOOLONG;
-			if (len > 0)
-				out[len++] = ' ';
-			memcpy(out + len, dot + 1, plen);
-			len += plen;
-			out[len] = '\0';
-		}
-		cmdline += n;
+		if (plen == 0 || !same_module(w, (size_t)(dot - w), module))
+			continue;
+		if (len + (len > 0) + plen >= cap)
+			return -ENAMETOOLONG;
+		if (len > 0)
+			out[len++] = ' ';
+		memcpy(out + len, dot + 1, plen);
+		len += plen;
+		out[len] = '\0';
 	}
 	return (int)len;
 }
