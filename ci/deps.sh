@@ -32,15 +32,13 @@ fi
 
 # libseccomp: Debian's libseccomp.a is built against glibc, so build it for musl from
 # Debian's own source package.
-if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
-	echo "deps: enabling deb-src for apt-get source"
-	as_root tee /etc/apt/sources.list.d/microvm-src.sources >/dev/null <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ &&
+	! grep -rqs '^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	# The same mirrors, proxies or snapshots as the machine's own deb entries.
+	entries=$(bash ci/deb-src.sh)
+	[ -n "$entries" ] || { echo "deps: no Debian deb entry in /etc/apt to derive deb-src from" >&2; exit 1; }
+	echo "deps: enabling deb-src (from the configured apt sources) for apt-get source"
+	printf '%s\n' "$entries" | as_root tee /etc/apt/sources.list.d/microvm-src.sources >/dev/null
 	as_root apt-get update -qq
 fi
 src="$DEPS/src"

@@ -428,13 +428,17 @@ int blk_open(struct virtio_blk *b, const struct drive_config *dc, unsigned index
 
 	memset(b, 0, offsetof(struct virtio_blk, chain));
 	b->read_only = dc->is_read_only;
-	b->fd = open(dc->path_on_host, (b->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* O_NONBLOCK until the type check: a FIFO is refused instead of blocking the open. */
+	b->fd = open(dc->path_on_host,
+		     (b->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (b->fd < 0) {
 		rc = errno;
 		return err_set(err, open_errno(rc), "drives[%u].path_on_host: %s: %s", index,
 			       dc->path_on_host, strerror(rc));
 	}
 	rc = backing_size(b->fd, &size);
+	if (rc == 0 && fcntl(b->fd, F_SETFL, 0) < 0)
+		rc = -errno;
 	if (rc < 0) {
 		close(b->fd);
 		b->fd = -1;

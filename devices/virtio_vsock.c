@@ -14,6 +14,7 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
+#include "../vmm/launch_guard.h"
 #include "../vmm/vm.h"
 #include "device.h"
 
@@ -230,8 +231,10 @@ int vsock_setup(struct virtio_vsock *v, const struct vsock_config *vc, struct ev
 	if (rc < 0) {
 		close(v->wake.fd);
 		v->wake.fd = -1;
+		return rc;
 	}
-	return rc;
+	launch_guard_track(vc->uds_path); /* no socket file outlives an aborted launch */
+	return 0;
 }
 
 static int virtio_vsock_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *err)

@@ -505,8 +505,8 @@ int jail_prepare(const struct jail_config *jc, struct errbuf *err)
 	rc = arm_parent_death(err);
 	if (rc < 0)
 		return rc;
-	/* Keep SIGINT/SIGTERM/SIGHUP blocked (see jail.h); restore the rest. */
-	sigorset(&old, &old, &fwd);
+	/* Restore the caller's mask: as PID 1 of its namespace the child gets the signals the
+	 * parent forwards only because the launch guard handles them (vmm/launch_guard.h). */
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
 	if (jc->cgroup[0]) {

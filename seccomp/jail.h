@@ -70,11 +70,11 @@ int jail_check_config(const struct jail_config *jc, struct errbuf *err);
  * was killed.
  * The child is PID 1 of the new PID namespace and dies with SIGKILL if the parent dies
  * (PR_SET_PDEATHSIG). It moves into the cgroup, setns()es into the network namespace,
- * unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)s, and returns 0 with SIGINT, SIGTERM
- * and SIGHUP blocked: as a namespace init it would otherwise drop them (SIG_DFL), so they
- * stay pending until main's signalfd reads them. An error in the child is returned like any
- * other (main exits 75, and so does the parent).
- * Call while single-threaded, before KVM_CREATE_VM and before opening taps. */
+ * unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)s, and returns 0 with the caller's signal
+ * mask: as a namespace init it receives SIGINT, SIGTERM and SIGHUP only because the caller
+ * installed handlers for them (vmm/launch_guard.h; SIG_DFL would drop them). An error in the child
+ * is returned like any other (main exits 75, and so does the parent). Call while single-threaded,
+ * before KVM_CREATE_VM and before opening taps. */
 int jail_prepare(const struct jail_config *jc, struct errbuf *err);
 
 /* No-op (returns 0) when jailing is off. Otherwise, in order:

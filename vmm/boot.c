@@ -92,17 +92,19 @@ int boot_pvh_setup(struct vm *vm, uint64_t initrd_addr, uint64_t initrd_size,
 	return rc;
 }
 
-/* Open a regular file read-only; err names the config key and the path. */
+/* Open a regular file read-only; err names the config key and the path. O_NONBLOCK: a FIFO
+ * or a device node is refused by the type check instead of blocking the open. */
 static int open_image(const char *key, const char *path, int *fd_out, uint64_t *size,
 		      struct errbuf *err)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0)
 		return err_sys(err, -errno, "%s: %s", key, path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		/* -ENOTBLK, like a drive that is neither a file nor a block device: status 66. */
+		int rc = S_ISDIR(st.st_mode) ? -EISDIR : -ENOTBLK;
 
 		close(fd);
 		return err_set(err, rc, "%s: %s: %s", key, path,

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -805,58 +807,80 @@ int config_parse(const char *name, const char *text, size_t len, struct vm_confi
 	return rc;
 }
 
-/* Read a regular file of at most CONFIG_MAX_FILE bytes into a malloc'd buffer. */
-static int read_file(int fd, const char *path, char **out, size_t *len, struct errbuf *err)
+/* Append what fd has until end of file, at most CONFIG_MAX_FILE bytes; fd may be a stream
+ * (pipe, FIFO, terminal, socket) in either blocking mode: poll first, so a FIFO with no writer
+ * yet waits for one instead of reading end of file (poll reports POLLHUP only once a writer has
+ * come and gone). Signals during the wait end the launcher (launch_guard_install). */
+static int read_all(int fd, const char *name, char *buf, size_t *len, struct errbuf *err)
 {
-	struct stat st;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	size_t n = 0;
-	ssize_t r;
-	char *buf;
 
-	if (fstat(fd, &st) < 0)
-		return err_sys(err, -errno, "%s", path);
-	if (S_ISDIR(st.st_mode))
-		return err_sys(err, -EISDIR, "%s", path);
-	if (!S_ISREG(st.st_mode))
-		return err_set(err, -EINVAL, "%s: not a regular file", path);
-	if (st.st_size > (off_t)CONFIG_MAX_FILE)
-		return err_sys(err, -EFBIG, "%s: more than %u bytes", path, CONFIG_MAX_FILE);
-	buf = malloc(CONFIG_MAX_FILE + 1);
-	if (!buf)
-		return err_sys(err, -ENOMEM, "%s", path);
-	while (n <= CONFIG_MAX_FILE && (r = read(fd, buf + n, CONFIG_MAX_FILE + 1 - n)) != 0) {
-		if (r < 0 && errno == EINTR)
+	while (n <= CONFIG_MAX_FILE) {
+		ssize_t r;
+
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return err_sys(err, -errno, "%s", name);
+		r = read(fd, buf + n, CONFIG_MAX_FILE + 1 - n);
+		if (r == 0)
+			break;
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (r < 0) {
-			free(buf);
-			return err_sys(err, -errno, "%s", path);
-		}
+		if (r < 0)
+			return err_sys(err, -errno, "%s", name);
 		n += (size_t)r;
 	}
-	if (n > CONFIG_MAX_FILE) {
+	if (n > CONFIG_MAX_FILE)
+		return err_sys(err, -EFBIG, "%s: more than %u bytes", name, CONFIG_MAX_FILE);
+	*len = n;
+	return 0;
+}
+
+/* Read a config of at most CONFIG_MAX_FILE bytes into a malloc'd buffer: a regular file or a
+ * stream read to its end. Directories are refused. */
+static int read_file(int fd, const char *name, char **out, size_t *len, struct errbuf *err)
+{
+	struct stat st;
+	char *buf;
+	int rc;
+
+	if (fstat(fd, &st) < 0)
+		return err_sys(err, -errno, "%s", name);
+	if (S_ISDIR(st.st_mode))
+		return err_sys(err, -EISDIR, "%s", name);
+	if (S_ISREG(st.st_mode) && st.st_size > (off_t)CONFIG_MAX_FILE)
+		return err_sys(err, -EFBIG, "%s: more than %u bytes", name, CONFIG_MAX_FILE);
+	buf = malloc(CONFIG_MAX_FILE + 1);
+	if (!buf)
+		return err_sys(err, -ENOMEM, "%s", name);
+	rc = read_all(fd, name, buf, len, err);
+	if (rc < 0) {
 		free(buf);
-		return err_sys(err, -EFBIG, "%s: more than %u bytes", path, CONFIG_MAX_FILE);
+		return rc;
 	}
 	*out = buf;
-	*len = n;
 	return 0;
 }
 
 int config_load_file(const char *path, struct vm_config *cfg, struct errbuf *err)
 {
+	bool is_stdin = strcmp(path, "-") == 0;
+	const char *name = is_stdin ? CONFIG_STDIN_NAME : path;
 	char *text = NULL;
 	size_t len = 0;
 	int fd, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (read_all waits, interruptibly). */
+	fd = is_stdin ? 0 : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return err_sys(err, -errno, "%s", path);
-	rc = read_file(fd, path, &text, &len, err);
-	close(fd);
+	rc = read_file(fd, name, &text, &len, err);
+	if (!is_stdin)
+		close(fd);
 	if (rc)
 		return rc;
-	rc = config_parse(path, text, len, cfg, err);
+	rc = config_parse(name, text, len, cfg, err);
 	free(text);
 	return rc;
 }

@@ -14,6 +14,7 @@
 #define CONFIG_MAX_DRIVES   16U
 #define CONFIG_DRIVE_ID_MAX 20U	       /* virtio-blk GET_ID returns 20 bytes */
 #define CONFIG_MAX_FILE	    (1U << 20) /* config files above 1 MiB are rejected */
+#define CONFIG_STDIN_NAME   "<stdin>"  /* the config's name in messages for "-" */
 #define CONFIG_MAX_NETS	    8U
 #define CONFIG_IFACE_ID_MAX 64U
 #define CONFIG_IFNAME_MAX   15U /* IFNAMSIZ less the NUL */
@@ -94,7 +95,11 @@ struct vm_config {
 int config_parse(const char *name, const char *text, size_t len, struct vm_config *cfg,
 		 struct errbuf *err);
 
-/* Read path (regular file, at most CONFIG_MAX_FILE bytes) and config_parse it. */
+/* Read path and config_parse it: a regular file, or anything read to end of file (a pipe, a
+ * FIFO, process substitution's /dev/fd/N, a terminal); "-" is standard input, named
+ * CONFIG_STDIN_NAME in messages. At most CONFIG_MAX_FILE bytes; a directory is refused. Opening
+ * never blocks (O_NONBLOCK); waiting for a FIFO's writer does, until data, end of file or a
+ * signal (which ends the launcher: launch_guard_install). */
 int config_load_file(const char *path, struct vm_config *cfg, struct errbuf *err);
 
 void config_free(struct vm_config *cfg);

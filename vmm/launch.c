@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../devices/device.h"
 #include "boot.h"
+#include "launch_guard.h"
 #include "waiter.h"
 #include "status.h"
 #include "vcpu.h"
@@ -26,7 +28,7 @@ struct launcher {
 	pthread_t event_thread;
 	bool event_started;
 	int sig_fd;
-	FILE *stats;
+	int stats_fd;		     /* --stats-file, -1 without */
 	int status_fd;		     /* waiter_report's pipe, -1 without a waiter */
 	uint64_t start_ns, ready_ns; /* launch() entry; just before the vCPUs are released */
 	struct termios saved_tty;
@@ -65,8 +67,9 @@ static void sigusr1_kick(int sig)
 	(void)sig; /* only interrupts KVM_RUN */
 }
 
-/* Signals: SIGINT/SIGTERM/SIGHUP arrive on a signalfd in the control thread; SIGUSR1 kicks
- * vCPUs out of KVM_RUN; SIGPIPE is ignored (a closed stdout must not kill the VMM). */
+/* Signals: until the VM runs, SIGINT/SIGTERM/SIGHUP end the launch (launch_guard.h); then
+ * they arrive on a signalfd in the control thread. SIGUSR1 kicks vCPUs out of KVM_RUN; SIGPIPE
+ * is ignored (a closed stdout must not kill the VMM). */
 static int setup_signals(struct launcher *l)
 {
 	struct sigaction sa = {.sa_handler = sigusr1_kick};
@@ -76,17 +79,10 @@ static int setup_signals(struct launcher *l)
 	if (sigaction(SIGUSR1, &sa, NULL) < 0)
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
-	/* An ignored disposition (a shell's background job ignores SIGINT) would discard the
-	 * signal before it reaches the signalfd: take them back. */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		return -EINVAL;
 	l->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	return l->sig_fd < 0 ? -errno : 0;
 }
@@ -237,13 +233,10 @@ static void stop_threads(struct launcher *l)
 		pthread_join(l->event_thread, NULL);
 }
 
-static void write_stats(struct launcher *l, int status)
+static void print_stats(struct launcher *l, int status, FILE *f)
 {
 	struct vm *vm = &l->vm;
-	FILE *f = l->stats;
 
-	if (!f)
-		return;
 	fprintf(f, "{\"exit_status\":%d,\"launch_us\":%llu,\"vcpus\":[", status,
 		(unsigned long long)((l->ready_ns - l->start_ns) / 1000));
 	for (unsigned i = 0; i < vm->n_vcpus; i++) {
@@ -256,22 +249,61 @@ static void write_stats(struct launcher *l, int status)
 		vm->stats[i].fn(vm->stats[i].opaque, f);
 	}
 	fputs("}}\n", f);
-	fflush(f);
 }
 
+/* The stats as one document, written in as few writes as the fd takes (one for a file). */
+static void write_stats(struct launcher *l, int status)
+{
+	char *doc = NULL;
+	size_t len = 0, done = 0;
+	FILE *m;
+
+	if (l->stats_fd < 0 || !(m = open_memstream(&doc, &len)))
+		return;
+	print_stats(l, status, m);
+	if (fclose(m) != 0) {
+		free(doc);
+		return;
+	}
+	while (done < len) {
+		ssize_t r = write(l->stats_fd, doc + done, len - done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+	}
+	free(doc);
+}
+
+/* --stats-file: opened before the jail, without blocking (a FIFO with no reader fails with
+ * ENXIO rather than waiting); a regular file it truncates is removed again if the launch
+ * never runs the VM, so an aborted launch leaves no empty stats file. "-" is stderr. */
 static int open_stats(struct launcher *l, const char *path)
 {
+	struct stat st;
+	int fd;
+
+	l->stats_fd = -1;
 	if (!path)
 		return 0;
 	if (strcmp(path, "-") == 0) {
-		l->stats = stderr;
+		l->stats_fd = 2;
 		return 0;
 	}
-	l->stats = fopen(path, "we");
-	if (!l->stats) {
-		fprintf(stderr, "microvm: --stats-file %s: %s\n", path, strerror(errno));
-		return -errno;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
+	if (fd < 0 || fstat(fd, &st) < 0 || fcntl(fd, F_SETFL, 0) < 0) {
+		int rc = -errno;
+
+		fprintf(stderr, "microvm: --stats-file %s: %s\n", path, strerror(-rc));
+		if (fd >= 0)
+			close(fd);
+		return rc;
 	}
+	if (S_ISREG(st.st_mode))
+		launch_guard_track(path);
+	l->stats_fd = fd;
 	return 0;
 }
 
@@ -302,8 +334,11 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 		status = build_vm(&l, cfg);
 	if (status == 0)
 		status = launch_confine(&l.vm, opts);
-	if (status != 0)
+	if (status != 0) {
+		launch_guard_remove_tracked();
 		return status;
+	}
+	launch_guard_end();
 	tty_raw(&l);
 	if (start_threads(&l) < 0) {
 		fprintf(stderr, "microvm: cannot start threads\n");

@@ -15,6 +15,7 @@
 #include "boot.h"
 #include "config.h"
 #include "launch.h"
+#include "launch_guard.h"
 #include "probe.h"
 #include "status.h"
 #include "vcpu.h"
@@ -136,6 +137,11 @@ int main(int argc, char **argv)
 	struct errbuf err = {{0}};
 	int rc;
 
+	/* Before anything can block: a signal ends the launcher with 128+N from any point. */
+	if (launch_guard_install() < 0) {
+		fprintf(stderr, "microvm: signal setup failed\n");
+		return STATUS_INTERNAL;
+	}
 	if (parse_args(argc, argv, &opts) < 0)
 		return STATUS_USAGE;
 	/* The jail closes inherited fds: note them before any fd of ours exists (parsing the

@@ -1,7 +1,7 @@
 /* seccomp/jail.c: --jail* option parsing, and (as root) a real jail: PID namespace, empty
  * read-only root, dropped ids and capabilities, rlimits, closed fds, cleared environment,
  * signal forwarding and exit-status passing by the parent. */
-// SOURCES: seccomp/jail.c vmm/errors.c
+// SOURCES: seccomp/jail.c vmm/errors.c vmm/launch_guard.c
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "seccomp/jail.h"
+#include "vmm/launch_guard.h"
 #include "tests/unit/unit.h"
 
 static int parse(struct jail_config *jc, const char *name, const char *value, char *msg)
@@ -196,7 +197,6 @@ static _Noreturn void inside(int kept_fd, int closed_fd, int mode)
 	int entries = 0;
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct caps[2];
-	sigset_t set;
 	int sig;
 
 	if (getpid() != 1)
@@ -246,11 +246,10 @@ static _Noreturn void inside(int kept_fd, int closed_fd, int mode)
 		quit(0);
 	if (mode == 1)
 		quit(42);
-	/* mode 2: wait for the parent to forward SIGTERM (kept blocked by jail_prepare). */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sig = sigwaitinfo(&set, NULL);
-	quit(sig == SIGTERM ? 128 + SIGTERM : 25);
+	/* mode 2: wait for the parent to forward SIGTERM; as PID 1 of its namespace the child
+	 * receives it only through the launch guard's handler, which exits with 143. */
+	for (;;)
+		pause();
 }
 
 /* Fork a child that jails itself; returns the jail parent's pid (the child's child is the
@@ -269,6 +268,8 @@ static pid_t start_jail(int mode)
 		int closed = fcntl(open("/dev/null", O_RDONLY), F_DUPFD, 21);
 
 		setenv("PATH", "/bin", 1);
+		if (launch_guard_install() < 0) /* as main does, before the jail */
+			quit(8);
 		jc.enabled = true;
 		if (jail_prepare(&jc, &err) < 0) {
 			dprintf(2, "jail_prepare: %s\n", err.msg);

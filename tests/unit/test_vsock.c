@@ -1,5 +1,5 @@
 /* Unit tests for virtio-vsock: packets, credit, both connection directions, the ring path. */ // clang-format off
-// SOURCES: devices/virtio_vsock.c devices/vsock_proto.c devices/virtio_mmio.c devices/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio_vsock.c devices/vsock_proto.c devices/virtio_mmio.c devices/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c vmm/launch_guard.c
 // clang-format on
 #include <fcntl.h>
 #include <stdatomic.h>
