@@ -1,10 +1,16 @@
 /* 8250/16550A UART on COM1: output to stdout, input from stdin, IRQ 4 via KVM_IRQ_LINE. */
+#include "serial.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../vmm/vm.h"
@@ -40,7 +46,10 @@ struct serial {
 	bool input_paused;
 	int in_fd, out_fd;
 	struct evloop_handler input;
-	_Atomic uint64_t tx_bytes, rx_bytes;
+	pthread_mutex_t out_lock; /* vCPU threads: a byte to out_fd (taken without lock) */
+	bool out_poll;		  /* out_fd may block (not a regular file): poll first */
+	bool out_stalled;	  /* the last wait timed out: drop until out_fd is writable */
+	_Atomic uint64_t tx_bytes, tx_dropped, rx_bytes;
 };
 
 static struct serial com1;
@@ -90,17 +99,60 @@ static uint8_t serial_rx_pop(struct serial *s)
 	return b;
 }
 
-static void serial_tx(struct serial *s, uint8_t b)
+/* A THR write: true when the byte is for out_fd (serial_output, after the lock is dropped). */
+static bool serial_tx(struct serial *s, uint8_t b)
 {
-	if (s->mcr & UART_MCR_LOOP) {
-		serial_rx_push(s, b);
-	} else {
-		ssize_t r = write(s->out_fd, &b, 1);
-
-		(void)r;
-		s->tx_bytes++;
-	}
 	s->thr_int_pending = true;
+	if (!(s->mcr & UART_MCR_LOOP))
+		return true;
+	serial_rx_push(s, b);
+	return false;
+}
+
+/* out_lock held: stdout took nothing for SERIAL_STALL_MS. Say so once, if stderr has room
+ * (it may be the same stalled pipe). */
+static void serial_stall_note(struct serial *s)
+{
+	static bool said;
+	struct pollfd p = {.fd = 2, .events = POLLOUT};
+
+	s->out_stalled = true;
+	if (said || poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+		return;
+	said = true;
+	dprintf(2,
+		"microvm: serial: stdout took no byte for %d ms: console output is dropped "
+		"while it takes none (counted in serial0.tx_dropped)\n",
+		SERIAL_STALL_MS);
+}
+
+/* out_lock held: whether out_fd takes a byte now without blocking; waits SERIAL_STALL_MS at
+ * most, and not at all while stalled (serial.h). */
+static bool serial_out_ready(struct serial *s)
+{
+	struct pollfd p = {.fd = s->out_fd, .events = POLLOUT};
+	int n;
+
+	if (!s->out_poll)
+		return true;
+	n = poll(&p, 1, s->out_stalled ? 0 : SERIAL_STALL_MS);
+	if (n == 0 && !s->out_stalled)
+		serial_stall_note(s);
+	if (n <= 0 || (p.revents & POLLNVAL))
+		return false; /* no room in time, or a stop's kick interrupted the wait */
+	s->out_stalled = false;
+	return true; /* room, or an error the write reports at once (EPIPE) */
+}
+
+/* vCPU thread, state lock not held (stdin input and the other registers go on meanwhile). */
+static void serial_output(struct serial *s, uint8_t b)
+{
+	pthread_mutex_lock(&s->out_lock);
+	if (serial_out_ready(s) && write(s->out_fd, &b, 1) == 1)
+		s->tx_bytes++;
+	else
+		s->tx_dropped++;
+	pthread_mutex_unlock(&s->out_lock);
 }
 
 static uint8_t serial_msr(const struct serial *s)
@@ -139,14 +191,14 @@ static uint8_t serial_read(struct serial *s, uint64_t off)
 	}
 }
 
-static void serial_write(struct serial *s, uint64_t off, uint8_t v)
+/* A register write; true when v is a byte for out_fd. */
+static bool serial_write(struct serial *s, uint64_t off, uint8_t v)
 {
 	switch (off) {
 	case 0:
-		if (s->lcr & UART_LCR_DLAB)
-			s->dll = v;
-		else
-			serial_tx(s, v);
+		if (!(s->lcr & UART_LCR_DLAB))
+			return serial_tx(s, v);
+		s->dll = v;
 		break;
 	case 1:
 		if (s->lcr & UART_LCR_DLAB) {
@@ -174,22 +226,26 @@ static void serial_write(struct serial *s, uint64_t off, uint8_t v)
 	default:
 		break;
 	}
+	return false;
 }
 
 static void serial_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
 {
 	struct serial *s = opaque;
 	uint8_t *b = data;
+	bool out = false;
 
 	pthread_mutex_lock(&s->lock);
 	if (is_write)
-		serial_write(s, off, b[0]);
+		out = serial_write(s, off, b[0]);
 	else
 		b[0] = serial_read(s, off);
 	if (len > 1 && !is_write)
 		memset(b + 1, 0, len - 1);
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
+	if (out)
+		serial_output(s, b[0]);
 }
 
 /* Event thread: stdin readable. Take what fits in the FIFO; pause input when it is full. */
@@ -221,13 +277,15 @@ static void serial_stats(void *opaque, FILE *f)
 {
 	struct serial *s = opaque;
 
-	fprintf(f, "{\"tx_bytes\":%llu,\"rx_bytes\":%llu}", (unsigned long long)s->tx_bytes,
+	fprintf(f, "{\"tx_bytes\":%llu,\"tx_dropped\":%llu,\"rx_bytes\":%llu}",
+		(unsigned long long)s->tx_bytes, (unsigned long long)s->tx_dropped,
 		(unsigned long long)s->rx_bytes);
 }
 
 static int serial_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *err)
 {
 	struct serial *s = &com1;
+	struct stat st;
 	int rc;
 
 	(void)cfg;
@@ -235,7 +293,9 @@ static int serial_create(struct vm *vm, const struct vm_config *cfg, struct errb
 	s->vm = vm;
 	s->out_fd = 1;
 	s->in_fd = 0;
+	s->out_poll = fstat(1, &st) < 0 || !S_ISREG(st.st_mode);
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->out_lock, NULL);
 	rc = vm_add_pio(vm, COM1_PORT, 8, serial_io, s);
 	if (rc < 0)
 		return err_sys(err, rc, "serial: port 0x%x", COM1_PORT);
@@ -244,6 +304,22 @@ static int serial_create(struct vm *vm, const struct vm_config *cfg, struct errb
 		s->in_fd = -1; /* stdin closed or a regular file: no guest input */
 	vm_add_stats(vm, "serial0", serial_stats, s);
 	return 0;
+}
+
+/* Before main: closed stdio fds become /dev/null (serial.h). */
+static void __attribute__((constructor)) serial_stdio_open(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		int n;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		n = open("/dev/null", O_RDWR); /* the lowest free fd: this one */
+		if (n >= 0 && n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+	}
 }
 
 static struct device_type serial_type = {.name = "serial", .order = 0, .create = serial_create};

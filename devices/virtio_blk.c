@@ -87,7 +87,7 @@ static int file_io(struct virtio_blk *b, bool write, struct iovec *iov, int cnt,
 		if (r < 0)
 			return -errno;
 		if (r == 0)
-			return -EIO; /* end of file (it shrank) or no progress */
+			return write ? -EIO : -ENODATA; /* no progress; end of file (it shrank) */
 		done += (uint64_t)r;
 		iov_consume(&iov, &cnt, (size_t)r);
 	}
@@ -157,7 +157,10 @@ static uint8_t io_status(struct virtio_blk *b, int rc, const char *what)
 {
 	if (rc == 0)
 		return VIRTIO_BLK_S_OK;
-	virtio_dev_host_error(&b->dev, "%s: %s", what, strerror(-rc));
+	virtio_dev_host_error(&b->dev, "%s: %s", what,
+			      rc == -ENODATA ? "the backing file ends before the disk does "
+					       "(truncated while the VM runs?)"
+					     : strerror(-rc));
 	return VIRTIO_BLK_S_IOERR;
 }
 

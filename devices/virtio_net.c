@@ -166,7 +166,8 @@ bool net_tx_frame(struct virtio_net *n, const struct virtq_chain *c)
 	while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		count(&n->counts.tx_errors, 1);
-		if (errno != EAGAIN && errno != EIO) /* full, or the interface is down */
+		/* full, the interface down, or deleted (EBADFD: tap_gone reports it) */
+		if (errno != EAGAIN && errno != EIO && errno != EBADFD)
 			virtio_dev_host_error(&n->dev, "tap write: %s", strerror(errno));
 		return false;
 	}
@@ -232,6 +233,20 @@ static void rx_interest(struct virtio_net *n, bool on)
 	n->rx_paused = !on;
 	if (!on)
 		count(&n->counts.rx_paused, 1);
+}
+
+/* Event thread: the tap's interface was deleted (EPOLLERR/EPOLLHUP, or EBADFD from a read).
+ * Stop using it for good and tell the driver the link is down. */
+static void tap_gone(struct virtio_net *n)
+{
+	if (n->tap_broken)
+		return;
+	virtio_dev_host_error(&n->dev, "tap error or hang-up (interface deleted?): no more "
+				       "frames from it");
+	evloop_del(&n->dev.vm->loop, &n->tap);
+	n->tap_broken = true;
+	atomic_store(&n->link_down, true);
+	virtio_mmio_config_changed(&n->dev);
 }
 
 /* Publish the used elements of a frame at once: the driver must not see part of a mergeable
@@ -340,7 +355,9 @@ static int rx_read(struct virtio_net *n)
 		r = read(n->tap_fd, n->rx_buf, sizeof(n->rx_buf));
 	while (r < 0 && errno == EINTR);
 	if (r < 0) {
-		if (errno != EAGAIN) {
+		if (errno == EBADFD) {
+			tap_gone(n);
+		} else if (errno != EAGAIN) {
 			virtio_dev_host_error(&n->dev, "tap read: %s", strerror(errno));
 			rx_interest(n, false);
 		}
@@ -414,10 +431,7 @@ static void tap_event(struct evloop_handler *h, uint32_t events)
 	struct virtio_net *n = h->opaque;
 
 	if (events & (EPOLLERR | EPOLLHUP)) {
-		virtio_dev_host_error(&n->dev, "tap error or hang-up (interface deleted?): no "
-					       "more frames from it");
-		evloop_del(&n->dev.vm->loop, &n->tap);
-		n->tap_broken = true;
+		tap_gone(n);
 		return;
 	}
 	n->rx_served = false;
@@ -441,8 +455,11 @@ static void net_reset(struct virtio_dev *dev)
 static void net_config_read(struct virtio_dev *dev, uint32_t off, void *data, uint32_t len)
 {
 	struct virtio_net *n = dev->priv;
+	struct virtio_net_config c = n->config;
 
-	memcpy(data, (const uint8_t *)&n->config + off, len);
+	if (atomic_load(&n->link_down))
+		c.status &= (uint16_t)~VIRTIO_NET_S_LINK_UP;
+	memcpy(data, (const uint8_t *)&c + off, len);
 }
 
 static void net_stats(struct virtio_dev *dev, FILE *f)

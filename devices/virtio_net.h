@@ -47,6 +47,10 @@ struct virtio_net {
 	unsigned tap_offloads;		 /* TUN_F_* the tap accepted when probed */
 	unsigned offloads_set;		 /* TUN_F_* set now (0 after open); event thread */
 	_Atomic bool offloads_synced;	 /* TUNSETOFFLOAD matches the negotiated features */
+	/* The tap's interface was deleted (EPOLLERR/HUP, EBADFD): config status reads link
+	 * down from then on, the driver got a configuration-change interrupt, TX frames
+	 * complete unsent (tx_errors), nothing more is received. */
+	_Atomic bool link_down;
 	struct net_counts counts;
 
 	/* Event thread. */

@@ -306,10 +306,16 @@ static void guest_shutdown(struct vsock_conn *c, uint32_t flags)
 		c->guest_no_rcv = true;
 	if (flags & VIRTIO_VSOCK_SHUTDOWN_SEND)
 		c->guest_no_send = true;
-	if (c->state == CONN_CLOSING && c->guest_no_rcv && c->guest_no_send)
+	if (c->state == CONN_CLOSING && c->guest_no_rcv && c->guest_no_send) {
 		conn_reset(c); /* the host side is gone too: answer RST */
-	else if (c->state == CONN_ESTABLISHED)
-		conn_flush(c); /* acts once the buffer is empty */
+		return;
+	}
+	if (c->state != CONN_ESTABLISHED || !conn_flush(c)) /* acts once the buffer is empty */
+		return;
+	/* Shut both ways with bytes a host peer does not read: the guest's close waits for our
+	 * RST, so do not hold it (nor the buffer) forever. */
+	if (c->h.fd >= 0 && c->buf_len && c->guest_no_rcv && c->guest_no_send && !c->deadline)
+		conn_set_deadline(c, VSOCK_CLOSE_TIMEOUT);
 }
 
 /* A packet for a known connection. */

@@ -25,6 +25,8 @@
 #define VSOCK_QUEUED_TIMEOUT 30000000000ULL /* ns a REQUEST may wait for RX room */
 #define VSOCK_CLOSE_TIMEOUT  2000000000ULL  /* ns for the guest's RST after our SHUTDOWN */
 #define VSOCK_UDS_MAX	     108U	    /* sizeof(sun_path) */
+/* VSOCK_CLOSE_TIMEOUT also bounds how long bytes a host peer does not read are kept once the
+ * guest has shut both ways: then the connection is reset (RST to the guest). */
 
 _Static_assert(sizeof(struct virtio_vsock_hdr) == VSOCK_HDR_LEN, "virtio_vsock_hdr");
 

@@ -3,6 +3,8 @@
  * FLUSH + read back, WRITE_ZEROES and DISCARD on sectors named on the command line. */
 #include "selftest.h"
 
+#include "apic.h"
+
 #define VIRTIO_ID_BLOCK 2U
 
 #define VIRTIO_BLK_F_RO		  5
@@ -185,6 +187,42 @@ static void test_dwz(struct vdev *d, const char *key, int feature, uint32_t type
 	check(ok, why, "%s read zeroed sector %lu", d->name, sector);
 }
 
+/* selftest.blk_read_loop_ms=T: read sector S again and again; selftest.blk_write_loop_ms=T:
+ * write the pattern to sectors S, S+1, ... up to the end of the disk. Either stops at the
+ * first request that does not succeed or after T ms, then checks that the device still
+ * answers (GET_ID). For host faults while the guest runs (a file truncated, a full disk). */
+static void blk_loop(struct vdev *d, bool write, uint64_t ms, uint64_t sector, uint64_t capacity)
+{
+	static const char *const end_names[] = {"then IOERR", "then UNSUPP"};
+	const char *what = write ? "write" : "read";
+	char why[128] = "";
+	uint64_t t0 = clock_ns(), n = 0, s = sector;
+	unsigned st = VIRTIO_BLK_S_OK;
+	fw_printf("# %s: %s loop from sector %lu for %lu ms\n", d->name, what, sector, ms);
+	fill_pattern(data, 0x5a);
+	while (s < capacity && clock_ns() - t0 < ms * 1000000ULL) {
+		st = blk_request(d, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, s, data, SECTOR,
+				 false, NULL, why, sizeof(why));
+		if (st != VIRTIO_BLK_S_OK)
+			break;
+		n++;
+		if (write)
+			s++;
+	}
+	if (st == VIRTIO_BLK_S_IOERR || st == VIRTIO_BLK_S_UNSUPP)
+		check(true, NULL, "%s %s loop: %lu OK, %s at sector %lu", d->name, what, n,
+		      end_names[st - 1], s);
+	else if (st == VIRTIO_BLK_S_OK)
+		check(true, NULL, "%s %s loop: %lu OK, %s", d->name, what, n,
+		      s < capacity ? "time up" : "end of disk");
+	else
+		check(false, why, "%s %s loop: %lu OK", d->name, what, n);
+	static char id[VIRTIO_BLK_ID_BYTES];
+	st = blk_request(d, VIRTIO_BLK_T_GET_ID, 0, id, VIRTIO_BLK_ID_BYTES, false, NULL, why,
+			 sizeof(why));
+	check(st == VIRTIO_BLK_S_OK, why, "%s get_id after the %s loop", d->name, what);
+}
+
 static void test_blk(struct vdev *d)
 {
 	char why[128];
@@ -270,6 +308,12 @@ static void test_blk(struct vdev *d)
 		 "write_zeroes", capacity);
 	test_dwz(d, "selftest.discard_sector", VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_T_DISCARD,
 		 "discard", capacity);
+	uint64_t rms = cmdline_u64("selftest.blk_read_loop_ms", 0, &bad);
+	uint64_t wms = cmdline_u64("selftest.blk_write_loop_ms", 0, &bad);
+	if (rms)
+		blk_loop(d, false, rms, sector, capacity);
+	if (wms)
+		blk_loop(d, true, wms, sector, capacity);
 }
 
 DEVTEST(blk_test, VIRTIO_ID_BLOCK, "blk", test_blk);

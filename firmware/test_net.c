@@ -106,6 +106,56 @@ static void wait_pong(struct vdev *d)
 	      "%s rx frame from the host", d->name);
 }
 
+static bool link_up(const struct vdev *d)
+{
+	return !vdev_has(d, VIRTIO_NET_F_STATUS) || (vdev_config8(d, 6) & VIRTIO_NET_S_LINK_UP);
+}
+
+/* Send received buffer id (header and frame, len bytes) back to the frame's sender. */
+static bool echo_frame(struct vdev *d, uint32_t id, uint32_t len)
+{
+	uint8_t *b = rxbuf[id], *f = b + NET_HDR;
+	memset(b, 0, NET_HDR);
+	memcpy(f, f + 6, 6);
+	memcpy(f + 6, mac, 6);
+	struct vbuf v[1] = {{b, len, false}};
+	uint32_t ul = 0;
+	return virtq_request(d, 1, v, 1, false, &ul, VQ_TIMEOUT_NS) == 0;
+}
+
+/* selftest.net_echo_ms=T: for T ms, send every frame of our ethertype to our MAC back to its
+ * sender, other frames are dropped. Says when the link goes down (the host's tap went away:
+ * the device clears VIRTIO_NET_S_LINK_UP) and goes on polling until the time is up. */
+static void echo_loop(struct vdev *d, uint64_t ms)
+{
+	uint64_t t0 = clock_ns(), frames = 0;
+	uint32_t id, len;
+	bool tx_ok = true, up = true;
+	fw_printf("# %s: echoing frames for %lu ms\n", d->name, ms);
+	for (uint32_t i = 0; tx_ok; i++) {
+		if (!vq_take(d, 0, &id, &len)) {
+			if (i % 256 != 0)
+				continue;
+			if (up && !(up = link_up(d)))
+				fw_printf("# %s: link down after %lu frames\n", d->name, frames);
+			if (clock_ns() - t0 > ms * 1000000ULL)
+				break;
+			continue;
+		}
+		if (id >= RX_BUFS)
+			break;
+		const uint8_t *f = rxbuf[id] + NET_HDR;
+		if (len >= NET_HDR + 14 && memcmp(f, mac, 6) == 0 &&
+		    f[12] == (uint8_t)(ETHERTYPE >> 8) && f[13] == (uint8_t)ETHERTYPE) {
+			tx_ok = echo_frame(d, id, len);
+			frames += tx_ok;
+		}
+		vq_post(d, 0, (uint16_t)id, rxbuf[id], RX_BUF_SIZE);
+	}
+	check(tx_ok, "TX timed out", "%s echoed %lu frames, link %s", d->name, frames,
+	      up ? "up" : "down");
+}
+
 static void test_net(struct vdev *d)
 {
 	uint64_t wanted = BIT(VIRTIO_F_EVENT_IDX) | BIT(VIRTIO_NET_F_MAC) |
@@ -119,11 +169,13 @@ static void test_net(struct vdev *d)
 		return;
 	vdev_interrupt_check(d);
 	bool bad = false;
-	if (cmdline_u64("selftest.net_peer", 0, &bad) == 0) {
+	uint64_t echo_ms = cmdline_u64("selftest.net_echo_ms", 0, &bad);
+	if (cmdline_u64("selftest.net_peer", 0, &bad) == 0)
 		fw_printf("# %s: no selftest.net_peer=1: not waiting for a frame\n", d->name);
-		return;
-	}
-	wait_pong(d);
+	else
+		wait_pong(d);
+	if (echo_ms)
+		echo_loop(d, echo_ms);
 }
 
 DEVTEST(net_test, VIRTIO_ID_NET, "net", test_net);

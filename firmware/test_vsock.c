@@ -104,9 +104,10 @@ static bool take_pkt(struct vdev *d)
 }
 
 /* Wait for the next packet of c (or, with c NULL, a REQUEST to listen_port). Answers the
- * host's CREDIT_REQUESTs and keeps the host's credit; stashes a REQUEST for listen_port that
- * arrives meanwhile. Returns the op, or 0 on timeout. */
-static uint16_t wait_pkt(struct vdev *d, struct conn *c)
+ * host's CREDIT_REQUESTs and keeps the host's credit (its CREDIT_UPDATEs are returned only
+ * with credit_updates); stashes a REQUEST for listen_port that arrives meanwhile. Returns
+ * the op, or 0 on timeout. */
+static uint16_t wait_pkt_ex(struct vdev *d, struct conn *c, bool credit_updates)
 {
 	uint64_t t0 = clock_ns(), limit = timeout_ns();
 	for (uint32_t i = 0;; i++) {
@@ -133,33 +134,56 @@ static uint16_t wait_pkt(struct vdev *d, struct conn *c)
 			send_pkt(d, c, OP_CREDIT_UPDATE, 0, NULL, 0);
 			continue;
 		}
-		if (in.op == OP_CREDIT_UPDATE)
+		if (in.op == OP_CREDIT_UPDATE && !credit_updates)
 			continue;
 		return in.op;
 	}
 }
 
-/* Send len bytes of the pattern stream, within the host's credit. */
-static bool send_stream(struct vdev *d, struct conn *c, uint32_t total)
+static uint16_t wait_pkt(struct vdev *d, struct conn *c)
+{
+	return wait_pkt_ex(d, c, false);
+}
+
+/* Bytes the host can take now (its buf_alloc less what is in flight). */
+static uint32_t peer_credit(const struct conn *c)
+{
+	uint32_t credit = c->peer_buf_alloc - (c->tx_cnt - c->peer_fwd_cnt);
+	return credit > c->peer_buf_alloc ? 0 : credit;
+}
+
+/* Out of credit: ask once, then wait for the host's credit to grow, for about
+ * selftest.vsock_timeout_ms (a host peer that does not read never gives any). */
+static bool wait_credit(struct vdev *d, struct conn *c)
+{
+	uint64_t t0 = clock_ns(), limit = timeout_ns();
+	send_pkt(d, c, OP_CREDIT_REQUEST, 0, NULL, 0);
+	while (peer_credit(c) == 0) {
+		uint16_t op = clock_ns() - t0 > limit ? 0 : wait_pkt_ex(d, c, true);
+		if (op != OP_CREDIT_UPDATE && op != OP_RW) /* RST, SHUTDOWN, nothing in time */
+			return false;
+	}
+	return true;
+}
+
+/* Send len bytes of the pattern stream, within the host's credit; *sent says how many went. */
+static bool send_stream(struct vdev *d, struct conn *c, uint32_t total, uint32_t *sent)
 {
 	uint32_t off = 0;
+	*sent = 0;
 	while (off < total) {
-		uint32_t credit = c->peer_buf_alloc - (c->tx_cnt - c->peer_fwd_cnt);
-		if (credit > c->peer_buf_alloc)
-			credit = 0;
-		if (credit == 0) {
-			send_pkt(d, c, OP_CREDIT_REQUEST, 0, NULL, 0);
-			uint16_t op = wait_pkt(d, c);
-			if (op != 0 && op != OP_RW) /* RST, SHUTDOWN, or nothing */
-				return false;
+		uint32_t credit = peer_credit(c);
+		if (credit == 0 && !wait_credit(d, c))
+			return false;
+		if (credit == 0)
 			continue;
-		}
 		uint32_t n = total - off < 4096 ? total - off : 4096;
 		if (n > credit)
 			n = credit;
 		if (!send_pkt(d, c, OP_RW, 0, vq_pattern + off % VQ_PATTERN_PERIOD, n))
 			return false;
 		off += n;
+		*sent = off;
 	}
 	return true;
 }
@@ -183,6 +207,13 @@ static void test_connect(struct vdev *d, uint32_t port)
 	char why[96];
 	static char line[64];
 	struct conn c = {.lport = 1024, .pport = port};
+	bool bad = false;
+	uint64_t delay = cmdline_u64("selftest.vsock_delay_ms", 0, &bad);
+	if (delay) {
+		fw_printf("# %s: connecting to host port %u in %lu ms\n", d->name, port, delay);
+		for (uint64_t t0 = clock_ns(); clock_ns() - t0 < delay * 1000000ULL;)
+			;
+	}
 	bool ok = send_pkt(d, &c, OP_REQUEST, 0, NULL, 0);
 	vdev_interrupt_check(d); /* the TX completion of the first request */
 	uint16_t op = ok ? wait_pkt(d, &c) : 0;
@@ -208,11 +239,12 @@ static void test_connect(struct vdev *d, uint32_t port)
 		if (line[i] < 0x20 || line[i] > 0x7e || line[i] == '"')
 			line[i] = '?';
 	check(n > 0, "nothing", "%s received \"%s\"", d->name, line);
-	bool bad = false;
 	uint64_t total = cmdline_u64("selftest.vsock_send", 0, &bad);
 	if (total) {
-		ok = send_stream(d, &c, (uint32_t)total);
-		check(ok, "credit or connection lost", "%s sent %lu bytes", d->name, total);
+		uint32_t sent;
+		ok = send_stream(d, &c, (uint32_t)total, &sent);
+		fw_snprintf(why, sizeof(why), "credit or connection lost after %u bytes", sent);
+		check(ok, why, "%s sent %lu bytes", d->name, total);
 	}
 	check(close_conn(d, &c), "no RST after SHUTDOWN", "%s close", d->name);
 }

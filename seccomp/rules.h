@@ -58,9 +58,12 @@ struct rule {
 
 /* Every role: the SIGSYS handler (write, exit_group, rt_sigreturn), stdio (writev: musl's
  * fprintf/dprintf), malloc (brk, mmap without PROT_EXEC, munmap, madvise, mremap), locks
- * (futex), and musl's signal masking around pthread_kill and pthread_exit (rt_sigprocmask). */
+ * (futex), musl's signal masking around pthread_kill and pthread_exit (rt_sigprocmask), and
+ * restart_syscall: the kernel resumes a poll or futex wait with a timeout that a stop
+ * (SIGSTOP/SIGTSTP, then SIGCONT) interrupted through it; it only continues that call. */
 static const struct rule common_rules[] = {
     ANY(rt_sigreturn),
+    ANY(restart_syscall),
     ANY(write),
     ANY(writev),
     ANY(exit_group),
@@ -95,6 +98,7 @@ static const struct rule vcpu_rules[] = {
     IOCTL(FD_VM, KVM_IOEVENTFD),  /* virtio queue ready / reset */
     IOCTL(FD_VM, KVM_IRQ_LINE),	  /* UART IRQ */
     ANY(exit),			  /* thread exit */
+    ANY(poll),			  /* UART output: a bounded wait for stdout (serial.h) */
 };
 
 /* The event thread: epoll loop over ioeventfds, disks, stdin. Add rules here as devices land

@@ -3,23 +3,24 @@
 #define MICROVM_SECCOMP_BPF_H
 
 /* clang-format off */
-/* control: 16 syscalls: rt_sigreturn write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap poll read tkill ioctl close */
-#define SECCOMP_ALLOWED_CONTROL 16
-static const struct sock_filter bpf_control[63] = {
+/* control: 17 syscalls: rt_sigreturn restart_syscall write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap poll read tkill ioctl close */
+#define SECCOMP_ALLOWED_CONTROL 17
+static const struct sock_filter bpf_control[64] = {
 	{0x0020, 0, 0, 0x00000004},
-	{0x0015, 0, 60, 0xc000003e},
+	{0x0015, 0, 61, 0xc000003e},
 	{0x0020, 0, 0, 0x00000000},
 	{0x0035, 0, 1, 0x40000000},
-	{0x0015, 0, 57, 0xffffffff},
-	{0x0015, 55, 0, 0x00000000},
-	{0x0015, 54, 0, 0x00000001},
-	{0x0015, 53, 0, 0x00000007},
-	{0x0015, 52, 0, 0x0000000b},
-	{0x0015, 51, 0, 0x0000000c},
-	{0x0015, 50, 0, 0x0000000e},
-	{0x0015, 49, 0, 0x0000000f},
-	{0x0015, 48, 0, 0x00000014},
-	{0x0015, 47, 0, 0x00000019},
+	{0x0015, 0, 58, 0xffffffff},
+	{0x0015, 56, 0, 0x00000000},
+	{0x0015, 55, 0, 0x00000001},
+	{0x0015, 54, 0, 0x00000007},
+	{0x0015, 53, 0, 0x0000000b},
+	{0x0015, 52, 0, 0x0000000c},
+	{0x0015, 51, 0, 0x0000000e},
+	{0x0015, 50, 0, 0x0000000f},
+	{0x0015, 49, 0, 0x00000014},
+	{0x0015, 48, 0, 0x00000019},
+	{0x0015, 47, 0, 0x000000db},
 	{0x0015, 46, 0, 0x000000e7},
 	{0x0015, 0, 6, 0x00000009},
 	{0x0020, 0, 0, 0x00000024},
@@ -73,42 +74,44 @@ static const struct sock_filter bpf_control[63] = {
 static const unsigned short bpf_control_vm_sites[1] = {0};
 static const unsigned short bpf_control_vcpu_sites[1] = {0};
 
-/* vcpu: 13 syscalls: rt_sigreturn write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap ioctl exit */
-#define SECCOMP_ALLOWED_VCPU 13
-static const struct sock_filter bpf_vcpu[59] = {
+/* vcpu: 15 syscalls: rt_sigreturn restart_syscall write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap ioctl exit poll */
+#define SECCOMP_ALLOWED_VCPU 15
+static const struct sock_filter bpf_vcpu[61] = {
 	{0x0020, 0, 0, 0x00000004},
-	{0x0015, 0, 56, 0xc000003e},
+	{0x0015, 0, 58, 0xc000003e},
 	{0x0020, 0, 0, 0x00000000},
 	{0x0035, 0, 1, 0x40000000},
-	{0x0015, 0, 53, 0xffffffff},
+	{0x0015, 0, 55, 0xffffffff},
 	{0x0015, 0, 19, 0x00000010},
 	{0x0020, 0, 0, 0x00000014},
 	{0x0054, 0, 0, 0x00000000},
-	{0x0015, 0, 47, 0x00000000},
+	{0x0015, 0, 49, 0x00000000},
 	{0x0020, 0, 0, 0x00000010},
 	{0x0015, 0, 6, 0x7e57fd02},
 	{0x0020, 0, 0, 0x0000001c},
 	{0x0054, 0, 0, 0x00000000},
 	{0x0015, 0, 3, 0x00000000},
 	{0x0020, 0, 0, 0x00000018},
-	{0x0015, 41, 0, 0x8090ae81},
-	{0x0015, 40, 0, 0x0000ae80},
+	{0x0015, 43, 0, 0x8090ae81},
+	{0x0015, 42, 0, 0x0000ae80},
 	{0x0020, 0, 0, 0x00000010},
-	{0x0015, 0, 37, 0x7e57fd01},
+	{0x0015, 0, 39, 0x7e57fd01},
 	{0x0020, 0, 0, 0x0000001c},
 	{0x0054, 0, 0, 0x00000000},
-	{0x0015, 0, 34, 0x00000000},
+	{0x0015, 0, 36, 0x00000000},
 	{0x0020, 0, 0, 0x00000018},
-	{0x0015, 33, 0, 0x4040ae79},
-	{0x0015, 32, 31, 0x4008ae61},
-	{0x0015, 31, 0, 0x00000001},
-	{0x0015, 30, 0, 0x0000000b},
-	{0x0015, 29, 0, 0x0000000c},
-	{0x0015, 28, 0, 0x0000000e},
-	{0x0015, 27, 0, 0x0000000f},
-	{0x0015, 26, 0, 0x00000014},
-	{0x0015, 25, 0, 0x00000019},
-	{0x0015, 24, 0, 0x0000003c},
+	{0x0015, 35, 0, 0x4040ae79},
+	{0x0015, 34, 33, 0x4008ae61},
+	{0x0015, 33, 0, 0x00000001},
+	{0x0015, 32, 0, 0x00000007},
+	{0x0015, 31, 0, 0x0000000b},
+	{0x0015, 30, 0, 0x0000000c},
+	{0x0015, 29, 0, 0x0000000e},
+	{0x0015, 28, 0, 0x0000000f},
+	{0x0015, 27, 0, 0x00000014},
+	{0x0015, 26, 0, 0x00000019},
+	{0x0015, 25, 0, 0x0000003c},
+	{0x0015, 24, 0, 0x000000db},
 	{0x0015, 23, 0, 0x000000e7},
 	{0x0015, 0, 6, 0x00000009},
 	{0x0020, 0, 0, 0x00000024},
@@ -139,29 +142,30 @@ static const struct sock_filter bpf_vcpu[59] = {
 static const unsigned short bpf_vcpu_vm_sites[1] = {18};
 static const unsigned short bpf_vcpu_vcpu_sites[1] = {10};
 
-/* event: 30 syscalls: rt_sigreturn write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap epoll_pwait read preadv pwritev fdatasync fallocate ioctl exit epoll_ctl getrandom timerfd_settime clock_gettime accept4 recvmsg sendmsg shutdown close socket connect */
-#define SECCOMP_ALLOWED_EVENT 30
-static const struct sock_filter bpf_event[83] = {
+/* event: 31 syscalls: rt_sigreturn restart_syscall write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap epoll_pwait read preadv pwritev fdatasync fallocate ioctl exit epoll_ctl getrandom timerfd_settime clock_gettime accept4 recvmsg sendmsg shutdown close socket connect */
+#define SECCOMP_ALLOWED_EVENT 31
+static const struct sock_filter bpf_event[84] = {
 	{0x0020, 0, 0, 0x00000004},
-	{0x0015, 0, 80, 0xc000003e},
+	{0x0015, 0, 81, 0xc000003e},
 	{0x0020, 0, 0, 0x00000000},
 	{0x0035, 0, 1, 0x40000000},
-	{0x0015, 0, 77, 0xffffffff},
-	{0x0015, 75, 0, 0x00000000},
-	{0x0015, 74, 0, 0x00000001},
-	{0x0015, 73, 0, 0x00000003},
-	{0x0015, 72, 0, 0x0000000b},
-	{0x0015, 71, 0, 0x0000000c},
-	{0x0015, 70, 0, 0x0000000e},
-	{0x0015, 69, 0, 0x0000000f},
-	{0x0015, 68, 0, 0x00000014},
-	{0x0015, 67, 0, 0x00000019},
-	{0x0015, 66, 0, 0x0000002a},
-	{0x0015, 65, 0, 0x0000002e},
-	{0x0015, 64, 0, 0x0000002f},
-	{0x0015, 63, 0, 0x00000030},
-	{0x0015, 62, 0, 0x0000003c},
-	{0x0015, 61, 0, 0x0000004b},
+	{0x0015, 0, 78, 0xffffffff},
+	{0x0015, 76, 0, 0x00000000},
+	{0x0015, 75, 0, 0x00000001},
+	{0x0015, 74, 0, 0x00000003},
+	{0x0015, 73, 0, 0x0000000b},
+	{0x0015, 72, 0, 0x0000000c},
+	{0x0015, 71, 0, 0x0000000e},
+	{0x0015, 70, 0, 0x0000000f},
+	{0x0015, 69, 0, 0x00000014},
+	{0x0015, 68, 0, 0x00000019},
+	{0x0015, 67, 0, 0x0000002a},
+	{0x0015, 66, 0, 0x0000002e},
+	{0x0015, 65, 0, 0x0000002f},
+	{0x0015, 64, 0, 0x00000030},
+	{0x0015, 63, 0, 0x0000003c},
+	{0x0015, 62, 0, 0x0000004b},
+	{0x0015, 61, 0, 0x000000db},
 	{0x0015, 60, 0, 0x000000e4},
 	{0x0015, 59, 0, 0x000000e7},
 	{0x0015, 58, 0, 0x000000e9},
@@ -226,27 +230,28 @@ static const struct sock_filter bpf_event[83] = {
 	{0x0006, 0, 0, 0x7fff0000},
 	{0x0006, 0, 0, 0x80000000},
 };
-static const unsigned short bpf_event_vm_sites[1] = {74};
+static const unsigned short bpf_event_vm_sites[1] = {75};
 static const unsigned short bpf_event_vcpu_sites[1] = {0};
 
-/* waiter: 15 syscalls: rt_sigreturn write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap poll read kill wait4 */
-#define SECCOMP_ALLOWED_WAITER 15
-static const struct sock_filter bpf_waiter[48] = {
+/* waiter: 16 syscalls: rt_sigreturn restart_syscall write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap poll read kill wait4 */
+#define SECCOMP_ALLOWED_WAITER 16
+static const struct sock_filter bpf_waiter[49] = {
 	{0x0020, 0, 0, 0x00000004},
-	{0x0015, 0, 45, 0xc000003e},
+	{0x0015, 0, 46, 0xc000003e},
 	{0x0020, 0, 0, 0x00000000},
 	{0x0035, 0, 1, 0x40000000},
-	{0x0015, 0, 42, 0xffffffff},
-	{0x0015, 40, 0, 0x00000000},
-	{0x0015, 39, 0, 0x00000001},
-	{0x0015, 38, 0, 0x00000007},
-	{0x0015, 37, 0, 0x0000000b},
-	{0x0015, 36, 0, 0x0000000c},
-	{0x0015, 35, 0, 0x0000000e},
-	{0x0015, 34, 0, 0x0000000f},
-	{0x0015, 33, 0, 0x00000014},
-	{0x0015, 32, 0, 0x00000019},
-	{0x0015, 31, 0, 0x0000003d},
+	{0x0015, 0, 43, 0xffffffff},
+	{0x0015, 41, 0, 0x00000000},
+	{0x0015, 40, 0, 0x00000001},
+	{0x0015, 39, 0, 0x00000007},
+	{0x0015, 38, 0, 0x0000000b},
+	{0x0015, 37, 0, 0x0000000c},
+	{0x0015, 36, 0, 0x0000000e},
+	{0x0015, 35, 0, 0x0000000f},
+	{0x0015, 34, 0, 0x00000014},
+	{0x0015, 33, 0, 0x00000019},
+	{0x0015, 32, 0, 0x0000003d},
+	{0x0015, 31, 0, 0x000000db},
 	{0x0015, 30, 0, 0x000000e7},
 	{0x0015, 0, 6, 0x00000009},
 	{0x0020, 0, 0, 0x00000024},
@@ -285,10 +290,10 @@ static const unsigned short bpf_waiter_vm_sites[1] = {0};
 static const unsigned short bpf_waiter_vcpu_sites[1] = {0};
 
 static const struct seccomp_prog seccomp_progs[4] = {
-	[SECCOMP_ROLE_CONTROL] = {bpf_control, 63, bpf_control_vm_sites, 0, bpf_control_vcpu_sites, 0, SECCOMP_ALLOWED_CONTROL},
-	[SECCOMP_ROLE_VCPU] = {bpf_vcpu, 59, bpf_vcpu_vm_sites, 1, bpf_vcpu_vcpu_sites, 1, SECCOMP_ALLOWED_VCPU},
-	[SECCOMP_ROLE_EVENT] = {bpf_event, 83, bpf_event_vm_sites, 1, bpf_event_vcpu_sites, 0, SECCOMP_ALLOWED_EVENT},
-	[SECCOMP_ROLE_WAITER] = {bpf_waiter, 48, bpf_waiter_vm_sites, 0, bpf_waiter_vcpu_sites, 0, SECCOMP_ALLOWED_WAITER},
+	[SECCOMP_ROLE_CONTROL] = {bpf_control, 64, bpf_control_vm_sites, 0, bpf_control_vcpu_sites, 0, SECCOMP_ALLOWED_CONTROL},
+	[SECCOMP_ROLE_VCPU] = {bpf_vcpu, 61, bpf_vcpu_vm_sites, 1, bpf_vcpu_vcpu_sites, 1, SECCOMP_ALLOWED_VCPU},
+	[SECCOMP_ROLE_EVENT] = {bpf_event, 84, bpf_event_vm_sites, 1, bpf_event_vcpu_sites, 0, SECCOMP_ALLOWED_EVENT},
+	[SECCOMP_ROLE_WAITER] = {bpf_waiter, 49, bpf_waiter_vm_sites, 0, bpf_waiter_vcpu_sites, 0, SECCOMP_ALLOWED_WAITER},
 };
 /* clang-format on */
 

@@ -567,6 +567,37 @@ static void test_injected_host_errors(void)
 	blk_close(&blk);
 }
 
+/* The backing file shrinks under the running device (capacity stays): reads past the new end
+ * get IOERR (preadv at end of file, no mmap to fault on), the rest reads as before. */
+static void test_truncated_backing(void)
+{
+	char path[300];
+	uint8_t data[1024], want[512];
+
+	snprintf(path, sizeof(path), "%s/shrink.img", tmpdir);
+	make_disk(path, 64 * 512);
+	CHECK_EQ(open_drive(path, "s", false, CACHE_UNSAFE), 0);
+	file_read(path, 512, want, sizeof(want));
+	CHECK_EQ(truncate(path, 1024), 0); /* sectors 0 and 1 remain */
+	CHECK_EQ(blk.capacity, 64);
+	uint64_t errors = atomic_load(&blk.dev.stats.errors);
+	CHECK_EQ(request(VIRTIO_BLK_T_IN, 1, NULL, 0, data, 512), 513);
+	CHECK_EQ(status_byte, VIRTIO_BLK_S_OK);
+	CHECK(memcmp(data, want, 512) == 0);
+	CHECK_EQ(request(VIRTIO_BLK_T_IN, 2, NULL, 0, data, 512), 1);
+	CHECK_EQ(status_byte, VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(request(VIRTIO_BLK_T_IN, 1, NULL, 0, data, 1024), 1); /* half past the end */
+	CHECK_EQ(status_byte, VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(atomic_load(&blk.dev.stats.errors), errors + 2);
+	/* A write past the end grows the file again; then it reads back. */
+	memset(data, 0x5c, 512);
+	CHECK_EQ(request(VIRTIO_BLK_T_OUT, 10, data, 512, NULL, 0), 1);
+	CHECK_EQ(status_byte, VIRTIO_BLK_S_OK);
+	CHECK_EQ(request(VIRTIO_BLK_T_IN, 10, NULL, 0, want, 512), 513);
+	CHECK(memcmp(data, want, 512) == 0);
+	blk_close(&blk);
+}
+
 /* A real ENOSPC: a sparse disk on a 64 KiB tmpfs, in a private mount namespace. */
 static void test_real_enospc(void)
 {
@@ -806,6 +837,7 @@ int main(void)
 	RUN(test_discard_write_zeroes);
 	RUN(test_unsupported_and_malformed);
 	RUN(test_injected_host_errors);
+	RUN(test_truncated_backing);
 	RUN(test_block_device);
 	RUN(test_create_and_ring_path);
 	RUN(test_real_enospc);

@@ -511,8 +511,14 @@ static void test_ring_tx(void)
 	peer = -1;
 	dn->rx_paused = false;
 	evloop_mod(&vm.loop, &dn->tap, EPOLLIN);
+	uint32_t gen = mmio_rd(d, VIRTIO_MMIO_CONFIG_GENERATION);
+	CHECK_EQ(mmio_rd(d, VIRTIO_MMIO_CONFIG + 4) >> 16, VIRTIO_NET_S_LINK_UP);
 	loop_dispatch();
 	CHECK(dn->tap_broken);
+	/* ... and the driver learns the link is down: status 0, a config change interrupt. */
+	CHECK_EQ(mmio_rd(d, VIRTIO_MMIO_CONFIG + 4) >> 16, 0);
+	CHECK_EQ(mmio_rd(d, VIRTIO_MMIO_CONFIG_GENERATION), gen + 1);
+	CHECK(mmio_rd(d, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
 	gq_post(&txq, b, 2);
 	gq_kick(&txq);
 	CHECK(gq_used(&txq, &id, &len));

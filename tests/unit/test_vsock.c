@@ -524,6 +524,51 @@ static void test_flood_and_backpressure(void)
 	proto_down();
 }
 
+/* The guest shuts both ways while the host peer reads nothing: RST after VSOCK_CLOSE_TIMEOUT,
+ * the buffer freed (the guest's close does not wait forever). */
+static void test_shutdown_unread(void)
+{
+	static uint8_t big[VSOCK_MAX_PKT];
+	char path[200];
+	int l, h, small = 4096;
+
+	proto_up();
+	vsock_clock_hook = fake_clock;
+	snprintf(path, sizeof(path), "%s_82", uds);
+	l = listen_at(path);
+	gctl(VIRTIO_VSOCK_OP_REQUEST, 11, 82);
+	CHECK_EQ(grecv(4096), VIRTIO_VSOCK_OP_RESPONSE);
+	h = accept(l, NULL, NULL);
+	setsockopt(h, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	setsockopt(P->conns[0].h.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	for (unsigned i = 0; i < 2; i++)
+		gsend(VIRTIO_VSOCK_OP_RW, 11, 82, big, VSOCK_MAX_PKT, 0, 1 << 20, 0);
+	CHECK(P->conns[0].buf_len > 0);
+	gsend(VIRTIO_VSOCK_OP_SHUTDOWN, 11, 82, NULL, 0, SHUT2, 1 << 20, 0);
+	while (grecv(4096) == VIRTIO_VSOCK_OP_CREDIT_UPDATE)
+		;
+	CHECK_EQ(in.h.op, 0); /* no RST while the bytes may still go */
+	CHECK(P->conns[0].deadline != 0);
+	vsock_proto_timeouts(P, fake_now + VSOCK_CLOSE_TIMEOUT - 1);
+	CHECK_EQ(grecv(4096), 0);
+	vsock_proto_timeouts(P, fake_now + VSOCK_CLOSE_TIMEOUT + 1);
+	CHECK_EQ(grecv(4096), VIRTIO_VSOCK_OP_RST);
+	CHECK_EQ(in.h.dst_port, 11);
+	CHECK_EQ(P->n_conns, 0);
+	CHECK(P->conns[0].buf == NULL);
+	CHECK_EQ(atomic_load(&P->counts.timeouts), 1);
+	/* The host sees the connection end (after what was sent before the buffer). */
+	ssize_t r;
+	while ((r = host_read(h, big, sizeof(big))) > 0)
+		;
+	CHECK_EQ(r, 0);
+	vsock_clock_hook = NULL;
+	close(h);
+	close(l);
+	unlink(path);
+	proto_down();
+}
+
 static void test_table_full_and_reset(void)
 {
 	char path[200];
@@ -756,6 +801,7 @@ int main(void)
 	RUN(test_bad_commands);
 	RUN(test_malformed);
 	RUN(test_flood_and_backpressure);
+	RUN(test_shutdown_unread);
 	RUN(test_table_full_and_reset);
 	RUN(test_listener_out_of_fds);
 	RUN(test_ring_path);
