@@ -2,7 +2,6 @@
 #include "serial.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -304,22 +303,6 @@ static int serial_create(struct vm *vm, const struct vm_config *cfg, struct errb
 		s->in_fd = -1; /* stdin closed or a regular file: no guest input */
 	vm_add_stats(vm, "serial0", serial_stats, s);
 	return 0;
-}
-
-/* Before main: closed stdio fds become /dev/null (serial.h). */
-static void __attribute__((constructor)) serial_stdio_open(void)
-{
-	for (int fd = 0; fd < 3; fd++) {
-		int n;
-
-		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
-			continue;
-		n = open("/dev/null", O_RDWR); /* the lowest free fd: this one */
-		if (n >= 0 && n != fd) {
-			dup2(n, fd);
-			close(n);
-		}
-	}
 }
 
 static struct device_type serial_type = {.name = "serial", .order = 0, .create = serial_create};

@@ -12,12 +12,8 @@
  * whose reader is gone: EPIPE, SIGPIPE is ignored; a full disk) drops that byte.
  *
  * Input: stdin is read on the event thread into a 64-byte FIFO, paused while the FIFO is full;
- * EOF or an error ends input.
- *
- * Before main (a constructor), fds 0, 1 and 2 that are closed are opened on /dev/null: the
- * guest's output, the launcher's messages and reads from stdin then go nowhere, instead of
- * into whatever the launcher opens next at that number (a stats file, a disk, the waiter's
- * status pipe). */
+ * EOF or an error ends input. A closed stdin, stdout or stderr is /dev/null by then (main's
+ * stdio_reserve). */
 #ifndef MICROVM_SERIAL_H
 #define MICROVM_SERIAL_H
 

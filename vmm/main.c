@@ -1,5 +1,6 @@
 /* microvm: command line, start-up sequence, the control thread's wait, and orderly exit. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -38,6 +39,24 @@ static const char usage_text[] =
     "74 seccomp violation, 75 jail, 128+N killed by signal N.\n";
 
 void confine_note_inherited_fds(void);
+
+/* fds 0, 1 and 2 that the caller left closed are opened on /dev/null: the guest's output, the
+ * launcher's messages and reads from stdin then go nowhere, instead of into whatever the
+ * launcher opens next at that number (a stats file, a disk, the waiter's status pipe). */
+static void stdio_reserve(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		int n;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		n = open("/dev/null", O_RDWR); /* the lowest free fd: this one */
+		if (n >= 0 && n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+	}
+}
 
 /* Take the --jail* options out of argv (the jailer parses them). */
 static int parse_jail_args(int *argc, char **argv, struct launch_opts *o)
@@ -137,6 +156,7 @@ int main(int argc, char **argv)
 	struct errbuf err = {{0}};
 	int rc;
 
+	stdio_reserve();
 	/* Before anything can block: a signal ends the launcher with 128+N from any point. */
 	if (launch_guard_install() < 0) {
 		fprintf(stderr, "microvm: signal setup failed\n");
