@@ -36,7 +36,7 @@ static void pvpanic_io(void *opaque, uint64_t off, void *data, uint32_t len, boo
 	if (!(*(uint8_t *)data & PVPANIC_PANICKED))
 		return;
 	if (p->panics++ == 0)
-		dprintf(2, "microvm: the guest kernel panicked (pvpanic)\n");
+		err_print("microvm: the guest kernel panicked (pvpanic)\n");
 	vm_request_stop(p->vm, STATUS_GUEST_PANIC);
 }
 

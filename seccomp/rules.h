@@ -106,6 +106,7 @@ static const struct rule vcpu_rules[] = {
  * recvmsg/sendmsg/close/epoll_ctl for vsock, timerfd_settime for the rng rate limiter. */
 static const struct rule event_rules[] = {
     ANY(epoll_pwait),		  /* musl's epoll_wait */
+    ANY(poll),			  /* err_print: a bounded wait for stderr */
     ANY(read),			  /* eventfds, stdin */
     ANY(preadv),		  /* virtio-blk */
     ANY(pwritev),		  /* virtio-blk */

@@ -142,17 +142,18 @@ static const struct sock_filter bpf_vcpu[61] = {
 static const unsigned short bpf_vcpu_vm_sites[1] = {18};
 static const unsigned short bpf_vcpu_vcpu_sites[1] = {10};
 
-/* event: 31 syscalls: rt_sigreturn restart_syscall write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap epoll_pwait read preadv pwritev fdatasync fallocate ioctl exit epoll_ctl getrandom timerfd_settime clock_gettime accept4 recvmsg sendmsg shutdown close socket connect */
-#define SECCOMP_ALLOWED_EVENT 31
-static const struct sock_filter bpf_event[84] = {
+/* event: 32 syscalls: rt_sigreturn restart_syscall write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap epoll_pwait poll read preadv pwritev fdatasync fallocate ioctl exit epoll_ctl getrandom timerfd_settime clock_gettime accept4 recvmsg sendmsg shutdown close socket connect */
+#define SECCOMP_ALLOWED_EVENT 32
+static const struct sock_filter bpf_event[85] = {
 	{0x0020, 0, 0, 0x00000004},
-	{0x0015, 0, 81, 0xc000003e},
+	{0x0015, 0, 82, 0xc000003e},
 	{0x0020, 0, 0, 0x00000000},
 	{0x0035, 0, 1, 0x40000000},
-	{0x0015, 0, 78, 0xffffffff},
-	{0x0015, 76, 0, 0x00000000},
-	{0x0015, 75, 0, 0x00000001},
-	{0x0015, 74, 0, 0x00000003},
+	{0x0015, 0, 79, 0xffffffff},
+	{0x0015, 77, 0, 0x00000000},
+	{0x0015, 76, 0, 0x00000001},
+	{0x0015, 75, 0, 0x00000003},
+	{0x0015, 74, 0, 0x00000007},
 	{0x0015, 73, 0, 0x0000000b},
 	{0x0015, 72, 0, 0x0000000c},
 	{0x0015, 71, 0, 0x0000000e},
@@ -230,7 +231,7 @@ static const struct sock_filter bpf_event[84] = {
 	{0x0006, 0, 0, 0x7fff0000},
 	{0x0006, 0, 0, 0x80000000},
 };
-static const unsigned short bpf_event_vm_sites[1] = {75};
+static const unsigned short bpf_event_vm_sites[1] = {76};
 static const unsigned short bpf_event_vcpu_sites[1] = {0};
 
 /* waiter: 16 syscalls: rt_sigreturn restart_syscall write writev exit_group rt_sigprocmask futex brk mmap munmap madvise mremap poll read kill wait4 */
@@ -292,7 +293,7 @@ static const unsigned short bpf_waiter_vcpu_sites[1] = {0};
 static const struct seccomp_prog seccomp_progs[4] = {
 	[SECCOMP_ROLE_CONTROL] = {bpf_control, 64, bpf_control_vm_sites, 0, bpf_control_vcpu_sites, 0, SECCOMP_ALLOWED_CONTROL},
 	[SECCOMP_ROLE_VCPU] = {bpf_vcpu, 61, bpf_vcpu_vm_sites, 1, bpf_vcpu_vcpu_sites, 1, SECCOMP_ALLOWED_VCPU},
-	[SECCOMP_ROLE_EVENT] = {bpf_event, 84, bpf_event_vm_sites, 1, bpf_event_vcpu_sites, 0, SECCOMP_ALLOWED_EVENT},
+	[SECCOMP_ROLE_EVENT] = {bpf_event, 85, bpf_event_vm_sites, 1, bpf_event_vcpu_sites, 0, SECCOMP_ALLOWED_EVENT},
 	[SECCOMP_ROLE_WAITER] = {bpf_waiter, 49, bpf_waiter_vm_sites, 0, bpf_waiter_vcpu_sites, 0, SECCOMP_ALLOWED_WAITER},
 };
 /* clang-format on */

@@ -355,3 +355,32 @@ JSON
 	[ "$output" = 0 ]
 	[ "$(($(stat serial0 tx_bytes) + $(stat serial0 tx_dropped)))" -eq 251 ]
 }
+
+@test "stderr a full pipe nobody reads: --stats and reports wait ERR_PRINT_STALL_MS, the VM still ends" {
+	cat >"$T/hello.json" <<'JSON'
+{ "boot-source": { "kernel_image_path": "builtin:hello" } }
+JSON
+	run python3 - "$M" "$T/hello.json" "$T/out" <<'PY'
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, os.O_NONBLOCK)
+try:
+    while True:
+        os.write(w, b"x" * 1024)
+except BlockingIOError:
+    pass
+fcntl.fcntl(w, fcntl.F_SETFL, 0)
+t = time.time()
+p = subprocess.Popen([sys.argv[1], "--stats", sys.argv[2]], stdout=open(sys.argv[3], "w"), stderr=w)
+os.close(w)
+try:
+    st = p.wait(timeout=30)
+except subprocess.TimeoutExpired:
+    p.kill()
+    st = "hung"
+print("status %s wall %.2f" % (st, time.time() - t))
+PY
+	echo "$output"
+	[[ "$output" =~ ^status\ 0\ wall\ ([0-9.]+)$ ]]
+	grep -q "Hello from microvm hello" "$T/out"
+}

@@ -164,7 +164,7 @@ static void *event_thread(void *arg)
 	int rc;
 
 	if (vm->thread_init && vm->thread_init(vm, VM_THREAD_EVENT, -1, &err) < 0) {
-		dprintf(2, "microvm: event thread: %s\n", err.msg);
+		err_print("microvm: event thread: %s\n", err.msg);
 		vm_request_stop(vm, STATUS_INTERNAL);
 	}
 	pthread_barrier_wait(&vm->start_barrier);
@@ -172,7 +172,7 @@ static void *event_thread(void *arg)
 		return NULL;
 	rc = evloop_run(&vm->loop);
 	if (rc < 0) {
-		dprintf(2, "microvm: event loop: %s\n", strerror(-rc));
+		err_print("microvm: event loop: %s\n", strerror(-rc));
 		vm_request_stop(vm, STATUS_INTERNAL);
 	}
 	return NULL;
@@ -255,7 +255,7 @@ static void print_stats(struct launcher *l, int status, FILE *f)
 static void write_stats(struct launcher *l, int status)
 {
 	char *doc = NULL;
-	size_t len = 0, done = 0;
+	size_t len = 0;
 	FILE *m;
 
 	if (l->stats_fd < 0 || !(m = open_memstream(&doc, &len)))
@@ -265,15 +265,8 @@ static void write_stats(struct launcher *l, int status)
 		free(doc);
 		return;
 	}
-	while (done < len) {
-		ssize_t r = write(l->stats_fd, doc + done, len - done);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		done += (size_t)r;
-	}
+	/* Bounded: a stats pipe or stderr nobody reads must not keep the status from the waiter. */
+	write_bounded(l->stats_fd, doc, len, ERR_PRINT_STALL_MS);
 	free(doc);
 }
 

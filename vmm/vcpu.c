@@ -273,9 +273,9 @@ static void report_internal_error(struct vcpu *v)
 	uint32_t sub = run->internal.suberror;
 
 	ioctl(v->fd, KVM_GET_REGS, &regs);
-	dprintf(2, "microvm: vcpu%u: KVM internal error (suberror %u%s) at rip 0x%llx\n", v->id,
-		sub, sub == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failure" : "",
-		(unsigned long long)regs.rip);
+	err_print("microvm: vcpu%u: KVM internal error (suberror %u%s) at rip 0x%llx\n", v->id, sub,
+		  sub == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failure" : "",
+		  (unsigned long long)regs.rip);
 }
 
 /* Handle one exit; returns false when the vCPU must stop. */
@@ -296,7 +296,7 @@ static bool vcpu_handle_exit(struct vcpu *v)
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		v->exits[VCPU_EXIT_SHUTDOWN]++;
-		dprintf(2, "microvm: vcpu%u: guest triple fault (KVM_EXIT_SHUTDOWN)\n", v->id);
+		err_print("microvm: vcpu%u: guest triple fault (KVM_EXIT_SHUTDOWN)\n", v->id);
 		vm_request_stop(v->vm, STATUS_TRIPLE_FAULT);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
@@ -306,8 +306,8 @@ static bool vcpu_handle_exit(struct vcpu *v)
 		return false;
 	default:
 		v->exits[VCPU_EXIT_OTHER]++;
-		dprintf(2, "microvm: vcpu%u: unhandled KVM exit reason %u\n", v->id,
-			v->run->exit_reason);
+		err_print("microvm: vcpu%u: unhandled KVM exit reason %u\n", v->id,
+			  v->run->exit_reason);
 		vm_request_stop(v->vm, STATUS_EMULATION);
 		return false;
 	}
@@ -321,7 +321,7 @@ static void vcpu_loop(struct vcpu *v)
 				v->exits[VCPU_EXIT_INTR]++;
 				continue;
 			}
-			dprintf(2, "microvm: vcpu%u: KVM_RUN: %s\n", v->id, strerror(errno));
+			err_print("microvm: vcpu%u: KVM_RUN: %s\n", v->id, strerror(errno));
 			vm_request_stop(v->vm, STATUS_INTERNAL);
 			return;
 		}
@@ -337,7 +337,7 @@ void *vcpu_thread(void *arg)
 	struct errbuf err = {{0}};
 
 	if (vm->thread_init && vm->thread_init(vm, VM_THREAD_VCPU, v->fd, &err) < 0) {
-		dprintf(2, "microvm: vcpu%u: %s\n", v->id, err.msg);
+		err_print("microvm: vcpu%u: %s\n", v->id, err.msg);
 		vm_request_stop(vm, STATUS_INTERNAL);
 	}
 	pthread_barrier_wait(&vm->start_barrier);

@@ -196,7 +196,7 @@ static const struct allowed_call allowed[] = {
     {ROLES_ALL, SYS_munmap, 0x10000, 4096, 0},
     {ROLES_ALL, SYS_madvise, 0x10000, 4096, MADV_FREE},
     {ROLES_ALL, SYS_mremap, 0x10000, 4096, 8192},
-    {R_CONTROL | R_VCPU | R_WAITER, SYS_poll, 0, 2, (uint64_t)-1},
+    {R_CONTROL | R_VCPU | R_EVENT | R_WAITER, SYS_poll, 0, 2, (uint64_t)-1},
     {R_WAITER, SYS_kill, 1234, SIGTERM, 0},
     {R_WAITER, SYS_wait4, 1234, 0, 0},
     {R_CONTROL | R_EVENT | R_WAITER, SYS_read, 3, 0, 128},
