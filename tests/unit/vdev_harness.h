@@ -152,6 +152,7 @@ static uint32_t dev_negotiate(unsigned dev, uint64_t features)
 {
 	features |= 1ULL << VIRTIO_F_VERSION_1;
 	mmio_wr(dev, VIRTIO_MMIO_STATUS, 0);
+	mmio_wr(dev, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	mmio_wr(dev, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	mmio_wr(dev, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
 	mmio_wr(dev, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
