@@ -464,6 +464,8 @@ static void test_queue_setup_and_kick(void)
 	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, 0x5000);
 	CHECK_EQ(dev.queues[0].vq.size, 8);
 	CHECK_EQ(dev.queues[0].vq.desc_gpa, QDESC);
+	/* The second queue too: queues are set up before DRIVER_OK. */
+	queue_setup(1, 16, QDESC + 0x10000);
 	/* Before DRIVER_OK nothing is served. */
 	offer_buf(0, 4);
 	guest_kick(0);
@@ -499,10 +501,10 @@ static void test_queue_setup_and_kick(void)
 	CHECK_EQ(atomic_load(&dev.stats.notify_mmio_exits), 2);
 	CHECK_EQ(irq_count(), 1);
 	/* Second queue: its own ioeventfd with datamatch 1. */
-	queue_setup(1, 16, QDESC + 0x10000);
 	CHECK(ioev_find(base + 0x50, 1) != NULL);
 	CHECK_EQ(ioev_count(), 2);
 	/* QueueReady = 0 unbinds; reset unbinds the rest and stops serving. */
+	wr(VIRTIO_MMIO_QUEUE_SEL, 1);
 	wr(VIRTIO_MMIO_QUEUE_READY, 0);
 	CHECK_EQ(rd(VIRTIO_MMIO_QUEUE_READY), 0);
 	CHECK(ioev_find(base + 0x50, 1) == NULL);
