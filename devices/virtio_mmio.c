@@ -18,6 +18,13 @@
 
 #define VIRTIO_MMIO_MAGIC 0x74726976U /* "virt" */
 
+#define ST_ACK	       VIRTIO_CONFIG_S_ACKNOWLEDGE
+#define ST_DRIVER      (ST_ACK | VIRTIO_CONFIG_S_DRIVER)
+#define ST_FEATURES_OK (ST_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK)
+#define ST_LIVE	       (ST_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK)
+#define ST_NEEDS_RESET ((uint32_t)VIRTIO_CONFIG_S_NEEDS_RESET)
+#define ST_FAILED      ((uint32_t)VIRTIO_CONFIG_S_FAILED)
+
 static void log_once(struct virtio_dev *dev, const char *kind, const char *fmt, va_list ap)
 {
 	if (atomic_exchange(&dev->guest_error_logged, 1))
@@ -83,7 +90,7 @@ static bool queue_serve(struct virtio_mmio_queue *q)
 
 	pthread_mutex_lock(&q->lock);
 	st = atomic_load(&dev->status);
-	run = q->ready && (st & VIRTIO_CONFIG_S_DRIVER_OK) && !(st & VIRTIO_CONFIG_S_NEEDS_RESET);
+	run = q->ready && st == ST_LIVE;
 	if (run)
 		dev->ops->queue_notify(dev, &q->vq, q->index);
 	pthread_mutex_unlock(&q->lock);
@@ -189,36 +196,111 @@ static bool features_acceptable(const struct virtio_dev *dev)
 	       (dev->driver_features & (1ULL << VIRTIO_F_VERSION_1));
 }
 
-/* Device lock held. 0 resets; otherwise the value is kept, except that FEATURES_OK only sticks
- * for acceptable features and NEEDS_RESET is the device's to set (and stays until reset). */
+/* The status transition rules: the table in virtio_mmio.h, row by row. Rows 0..4 and
+ * columns 1..4 are the driver's steps (status_steps). */
+enum status_action { DO_REFUSE, DO_RESET, DO_TAKE, DO_SAME, DO_FEAT, DO_START, DO_BREAK, DO_FAIL };
+enum { ROW_FAILED = 5, ROW_OTHER, N_ROWS };
+enum { COL_ZERO = 0, COL_OTHER = 5, COL_FAILED, N_COLS };
+
+static const uint32_t status_steps[5] = {0, ST_ACK, ST_DRIVER, ST_FEATURES_OK, ST_LIVE};
+
+/* clang-format off */
+static const uint8_t status_rules[N_ROWS][N_COLS] = {
+	/*               0         ACK        DRIVER     FEAT_OK    DRV_OK     other      FAILED */
+	/* 0       */ {DO_RESET, DO_TAKE,   DO_REFUSE, DO_REFUSE, DO_REFUSE, DO_REFUSE, DO_FAIL},
+	/* ACK     */ {DO_RESET, DO_SAME,   DO_TAKE,   DO_REFUSE, DO_REFUSE, DO_REFUSE, DO_FAIL},
+	/* DRIVER  */ {DO_RESET, DO_REFUSE, DO_SAME,   DO_FEAT,   DO_REFUSE, DO_REFUSE, DO_FAIL},
+	/* FEAT_OK */ {DO_RESET, DO_REFUSE, DO_REFUSE, DO_SAME,   DO_START,  DO_REFUSE, DO_FAIL},
+	/* DRV_OK  */ {DO_RESET, DO_BREAK,  DO_BREAK,  DO_BREAK,  DO_SAME,   DO_BREAK,  DO_FAIL},
+	/* FAILED  */ {DO_RESET, DO_REFUSE, DO_REFUSE, DO_REFUSE, DO_REFUSE, DO_REFUSE, DO_SAME},
+	/* other   */ {DO_RESET, DO_REFUSE, DO_REFUSE, DO_REFUSE, DO_REFUSE, DO_REFUSE, DO_FAIL},
+};
+/* clang-format on */
+
+static int step_index(uint32_t s)
+{
+	for (int i = 0; i < 5; i++)
+		if (status_steps[i] == s)
+			return i;
+	return -1;
+}
+
+static unsigned status_row(uint32_t cur)
+{
+	int i = step_index(cur & ~ST_NEEDS_RESET);
+
+	if (cur & ST_FAILED)
+		return ROW_FAILED;
+	return i < 0 ? ROW_OTHER : (unsigned)i;
+}
+
+static unsigned status_col(uint32_t cur, uint32_t v)
+{
+	int i = step_index(v & ~ST_NEEDS_RESET);
+
+	if (v == 0)
+		return COL_ZERO;
+	if (v & ST_FAILED)
+		return COL_FAILED;
+	if (v & ST_NEEDS_RESET & ~cur)
+		return COL_OTHER; /* the driver cannot set NEEDS_RESET */
+	return i > 0 ? (unsigned)i : COL_OTHER;
+}
+
+/* Device lock held: a Status write, by status_rules. Only NEEDS_RESET changes under us (set
+ * by virtio_mmio_needs_reset), so a step or FAILED is or-ed in and keeps it. */
 static void status_write(struct virtio_dev *dev, uint32_t v)
 {
 	uint32_t cur = atomic_load(&dev->status);
 
-	if (v == 0) {
+	switch (status_rules[status_row(cur)][status_col(cur, v)]) {
+	case DO_RESET:
 		device_reset(dev);
-		return;
-	}
-	v &= ~(uint32_t)VIRTIO_CONFIG_S_NEEDS_RESET;
-	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(cur & VIRTIO_CONFIG_S_FEATURES_OK) &&
-	    !features_acceptable(dev)) {
+		break;
+	case DO_FEAT:
+		if (features_acceptable(dev)) {
+			atomic_fetch_or(&dev->status, v & ~ST_NEEDS_RESET);
+			break;
+		}
 		virtio_dev_guest_error(dev,
 				       "driver features 0x%" PRIx64 " refused (offered 0x%" PRIx64
 				       ", VERSION_1 required)",
 				       dev->driver_features, dev->device_features);
-		v &= ~(uint32_t)VIRTIO_CONFIG_S_FEATURES_OK;
+		break;
+	case DO_TAKE:
+	case DO_START: /* from now on queue_serve runs the ready queues */
+		atomic_fetch_or(&dev->status, v & ~ST_NEEDS_RESET);
+		break;
+	case DO_FAIL:
+		atomic_fetch_or(&dev->status, ST_FAILED);
+		break;
+	case DO_BREAK:
+		virtio_dev_guest_error(
+		    dev, "Status 0x%" PRIx32 " written while live (0x%" PRIx32 ")", v, cur);
+		virtio_mmio_needs_reset(dev);
+		break;
+	case DO_REFUSE:
+		virtio_dev_guest_error(dev, "Status 0x%" PRIx32 " refused in status 0x%" PRIx32, v,
+				       cur);
+		break;
+	case DO_SAME:
+		break;
 	}
-	while (!atomic_compare_exchange_weak(&dev->status, &cur,
-					     v | (cur & VIRTIO_CONFIG_S_NEEDS_RESET)))
-		;
+}
+
+/* Device lock held: whether the status, NEEDS_RESET left out, is want. */
+static bool status_is(const struct virtio_dev *dev, uint32_t want)
+{
+	return (atomic_load(&dev->status) & ~ST_NEEDS_RESET) == want;
 }
 
 static void features_write(struct virtio_dev *dev, uint32_t v)
 {
 	unsigned shift = dev->driver_features_sel * 32U;
 
-	if (atomic_load(&dev->status) & VIRTIO_CONFIG_S_FEATURES_OK) {
-		virtio_dev_guest_error(dev, "DriverFeatures written after FEATURES_OK");
+	if (!status_is(dev, ST_DRIVER)) {
+		virtio_dev_guest_error(dev, "DriverFeatures written in status 0x%" PRIx32,
+				       atomic_load(&dev->status));
 		return;
 	}
 	if (dev->driver_features_sel > 1)
@@ -257,12 +339,18 @@ static void queue_enable(struct virtio_dev *dev, struct virtio_mmio_queue *q)
 	q->ioeventfd_on = rc == 0;
 }
 
+/* Device lock held: QueueReady. 1 only while queues are set up (FEATURES_OK, not yet
+ * DRIVER_OK); 0 at any time. */
 static void queue_ready_write(struct virtio_dev *dev, struct virtio_mmio_queue *q, uint32_t v)
 {
 	if ((v & 1U) == q->ready)
 		return;
 	if (v & 1U) {
-		queue_enable(dev, q);
+		if (status_is(dev, ST_FEATURES_OK))
+			queue_enable(dev, q);
+		else
+			virtio_dev_guest_error(dev, "queue %u: QueueReady set in status 0x%" PRIx32,
+					       q->index, atomic_load(&dev->status));
 		return;
 	}
 	ioeventfd_unbind(dev, q);
@@ -282,7 +370,8 @@ static void set_high(uint64_t *field, uint32_t v)
 	*field = (*field & 0xFFFFFFFFULL) | ((uint64_t)v << 32);
 }
 
-/* Device lock held: QueueNum and the ring addresses, only while the queue is not ready. */
+/* Device lock held: QueueNum and the ring addresses, only while queues are set up
+ * (FEATURES_OK, not yet DRIVER_OK) and this one is not ready. */
 static void queue_config_write(struct virtio_dev *dev, uint64_t off, uint32_t v)
 {
 	struct virtio_mmio_queue *q = selected_queue(dev);
@@ -290,9 +379,11 @@ static void queue_config_write(struct virtio_dev *dev, uint64_t off, uint32_t v)
 
 	if (!q)
 		return;
-	if (q->ready) {
-		virtio_dev_guest_error(dev, "queue %u: register 0x%" PRIx64 " written while ready",
-				       q->index, off);
+	if (q->ready || !status_is(dev, ST_FEATURES_OK)) {
+		virtio_dev_guest_error(
+		    dev, "queue %u: register 0x%" PRIx64 " written %s (status 0x%" PRIx32 ")",
+		    q->index, off, q->ready ? "while ready" : "out of setup",
+		    atomic_load(&dev->status));
 		return;
 	}
 	vq = &q->vq;

@@ -16,6 +16,44 @@
 #define VIRTIO_MMIO_MAX_QUEUES	   8U
 #define VIRTIO_MMIO_CONFIG_MAX	   0xF00U /* config space 0x100..0xFFF */
 
+/* Device status (virtio 1.2 §2.1, §3.1.1, §4.2.2). The driver takes four steps, each write
+ * adding one bit to the ones before: 0 -> ACKNOWLEDGE (0x1) -> |DRIVER (0x3) -> |FEATURES_OK
+ * (0xB) -> |DRIVER_OK (0xF). DEVICE_NEEDS_RESET (0x40) is the device's own: or-ed in by
+ * virtio_mmio_needs_reset in any status, kept by every status write (the driver may echo it
+ * back, not set it) until a reset. A write of v to Status, by the current status (with
+ * NEEDS_RESET left out) and v:
+ *
+ *   current \ v      0      ACK    DRIVER FEAT_OK DRV_OK other  FAILED
+ *   0                reset  take   -      -       -      -      fail
+ *   ACK              reset  same   take   -       -      -      fail
+ *   ACK|DRIVER       reset  -      same   feat    -      -      fail
+ *   ..|FEATURES_OK   reset  -      -      same    start  -      fail
+ *   ..|DRIVER_OK     reset  break  break  break   same   break  fail
+ *   FAILED set       reset  -      -      -       -      -      same
+ *   anything else    reset  -      -      -       -      -      fail
+ *
+ * Columns: v == 0; v (less an echoed NEEDS_RESET) is exactly one of the four step values
+ * 0x1, 0x3, 0xB, 0xF; "other": any other v without FAILED (a bit cleared, a step skipped, a
+ * reserved bit, NEEDS_RESET set by the driver); FAILED: v has bit 0x80 (the rest of v does
+ * not matter). "anything else": a status these rules never reach (only a test can make it).
+ *   reset  the device is reset (§2.4): status 0, queues stopped and unbound, ops->reset
+ *   take   status |= v: the one new step bit is added
+ *   same   nothing changes
+ *   -      refused: nothing changes, the driver reads the old status back (logged once)
+ *   feat   take, if the driver's features are a subset of the offered ones and include
+ *          VIRTIO_F_VERSION_1; else refused: FEATURES_OK does not stick (§3.1.1 step 6)
+ *   start  take: the device is live, its ready queues are served from now on
+ *   break  the driver lost step with a live device: NEEDS_RESET and a config interrupt
+ *   fail   status |= FAILED (§2.1.1: the driver gave up); no queue is served any more
+ *
+ * Queues are served only while Status is exactly 0xF (so never without FEATURES_OK, never
+ * with NEEDS_RESET or FAILED); kicks at any other time are dropped. The other registers follow
+ * the status (NEEDS_RESET left out): DriverFeatures is taken only at ACK|DRIVER; QueueNum,
+ * the ring addresses and QueueReady = 1 only at ACK|DRIVER|FEATURES_OK and, for the first
+ * ones, while the queue is not ready; QueueReady = 0 at any time (§4.2.2.2: how a driver stops
+ * using a queue). Refused writes are logged once. Selectors, InterruptACK, QueueNotify and
+ * config space are not gated. */
+
 struct vm;
 struct virtio_dev;
 
@@ -37,8 +75,9 @@ struct virtio_dev_ops {
 	void (*config_write)(struct virtio_dev *dev, uint32_t off, const void *data, uint32_t len);
 
 	/* Queue qi has buffers (a kick): pop, serve, push, then virtio_mmio_signal_used. Called
-	 * on the event thread with that queue's lock held, only while the queue is ready, the
-	 * driver has set DRIVER_OK and the device does not need a reset.
+	 * on the event thread with that queue's lock held, only while the queue is ready and the
+	 * device is live (Status exactly 0xF: DRIVER_OK after FEATURES_OK, no NEEDS_RESET or
+	 * FAILED).
 	 *
 	 * A handler must not serve for ever (the driver can refill a ring as fast as it is
 	 * served): after a work budget it may return with buffers still available and write 1
@@ -122,7 +161,7 @@ void virtio_mmio_access(void *opaque, uint64_t off, void *data, uint32_t len, bo
 
 /* Serve queue qi as a kick does, for devices that also have host-side events (a tap turning
  * readable, a timer): ops->queue_notify runs under the queue's lock, only while the queue is
- * ready, DRIVER_OK is set and NEEDS_RESET is not. Returns whether it ran. Event thread only;
+ * ready and the device is live (Status 0xF). Returns whether it ran. Event thread only;
  * never with one of this device's queue locks held. */
 bool virtio_mmio_serve_queue(struct virtio_dev *dev, unsigned qi);
 

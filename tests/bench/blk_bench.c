@@ -187,6 +187,7 @@ static int driver_setup(struct driver *d)
 	    mmio_rd(d, VIRTIO_MMIO_VERSION) != 2)
 		return -ENODEV;
 	mmio_wr(d, VIRTIO_MMIO_STATUS, 0);
+	mmio_wr(d, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	mmio_wr(d, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	mmio_wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
 	mmio_wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);

@@ -734,6 +734,7 @@ static void test_create_and_ring_path(void)
 	CHECK(rd(1, VIRTIO_MMIO_DEVICE_FEATURES) & (1U << VIRTIO_BLK_F_RO));
 
 	/* Drive 0: negotiate, one queue of 16 with indirect descriptors, read sector 5. */
+	wr(0, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	wr(0, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	wr(0, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
 	wr(0, VIRTIO_MMIO_DRIVER_FEATURES, 1U << VIRTIO_RING_F_INDIRECT_DESC);

@@ -1,4 +1,4 @@
-/* Unit tests for the virtio-mmio transport: registers, negotiation, queues, kicks, interrupts. */
+/* Unit tests for the virtio-mmio transport: registers, status rules, queues, kicks, interrupts. */
 // SOURCES: devices/virtio_mmio.c devices/virtqueue.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 #include <errno.h>
 #include <fcntl.h>
@@ -464,6 +464,8 @@ static void test_queue_setup_and_kick(void)
 	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, 0x5000);
 	CHECK_EQ(dev.queues[0].vq.size, 8);
 	CHECK_EQ(dev.queues[0].vq.desc_gpa, QDESC);
+	/* The second queue too: queues are set up before DRIVER_OK. */
+	queue_setup(1, 16, QDESC + 0x10000);
 	/* Before DRIVER_OK nothing is served. */
 	offer_buf(0, 4);
 	guest_kick(0);
@@ -499,10 +501,10 @@ static void test_queue_setup_and_kick(void)
 	CHECK_EQ(atomic_load(&dev.stats.notify_mmio_exits), 2);
 	CHECK_EQ(irq_count(), 1);
 	/* Second queue: its own ioeventfd with datamatch 1. */
-	queue_setup(1, 16, QDESC + 0x10000);
 	CHECK(ioev_find(base + 0x50, 1) != NULL);
 	CHECK_EQ(ioev_count(), 2);
 	/* QueueReady = 0 unbinds; reset unbinds the rest and stops serving. */
+	wr(VIRTIO_MMIO_QUEUE_SEL, 1);
 	wr(VIRTIO_MMIO_QUEUE_READY, 0);
 	CHECK_EQ(rd(VIRTIO_MMIO_QUEUE_READY), 0);
 	CHECK(ioev_find(base + 0x50, 1) == NULL);
@@ -653,6 +655,405 @@ static void test_stats_json(void)
 	free(buf);
 }
 
+/* ---- Device status (the table in virtio_mmio.h). ---- */
+
+#define S_ACK  VIRTIO_CONFIG_S_ACKNOWLEDGE
+#define S_DRV  VIRTIO_CONFIG_S_DRIVER
+#define S_FOK  VIRTIO_CONFIG_S_FEATURES_OK
+#define S_DOK  VIRTIO_CONFIG_S_DRIVER_OK
+#define S_NR   VIRTIO_CONFIG_S_NEEDS_RESET
+#define S_FAIL VIRTIO_CONFIG_S_FAILED
+
+/* Whether the rules reach s: the driver's steps so far, plus NEEDS_RESET and FAILED. */
+static bool status_reachable(uint32_t s)
+{
+	uint32_t p = s & ~(uint32_t)(S_NR | S_FAIL);
+
+	return p == 0 || p == S_ACK || p == (S_ACK | S_DRV) || p == (S_ACK | S_DRV | S_FOK) ||
+	       p == (S_ACK | S_DRV | S_FOK | S_DOK);
+}
+
+/* The one bit the driver may add next in s (virtio 1.2 §3.1.1); 0 after DRIVER_OK. */
+static uint32_t next_step_bit(uint32_t s)
+{
+	static const uint32_t order[4] = {S_ACK, S_DRV, S_FOK, S_DOK};
+
+	for (unsigned i = 0; i < 4; i++)
+		if (!(s & order[i]))
+			return order[i];
+	return 0;
+}
+
+/* Status after the driver writes v in status cur (with acceptable features), worked out
+ * from the bits added and removed rather than from the transport's table. */
+static uint32_t expect_status(uint32_t cur, uint32_t v)
+{
+	uint32_t added = v & ~cur, removed = cur & ~v & ~(uint32_t)S_NR;
+	bool bad;
+
+	if (v == 0)
+		return 0;
+	if (v & S_FAIL)
+		return cur | S_FAIL;
+	if (!status_reachable(cur) || (cur & S_FAIL))
+		return cur;
+	bad = removed || (added & (S_NR | 0x30U)) || (added && added != next_step_bit(cur));
+	if (!bad)
+		return cur | added;
+	return (cur & S_DOK) ? cur | S_NR : cur; /* a live device asks for a reset */
+}
+
+/* Lay queue qi out as queue_setup does (8 entries), without its checks. */
+static void ring_setup(uint32_t qi)
+{
+	wr(VIRTIO_MMIO_QUEUE_SEL, qi);
+	wr(VIRTIO_MMIO_QUEUE_NUM, 8);
+	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)(QDESC + qi * 0x10000));
+	wr(VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
+	wr(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)(QAVAIL + qi * 0x10000));
+	wr(VIRTIO_MMIO_QUEUE_AVAIL_HIGH, 0);
+	wr(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)(QUSED + qi * 0x10000));
+	wr(VIRTIO_MMIO_QUEUE_USED_HIGH, 0);
+	wr(VIRTIO_MMIO_QUEUE_READY, 1);
+	wr(VIRTIO_MMIO_QUEUE_SEL, 0);
+}
+
+/* Bring the device to status s the way a driver and the device would: reset, the driver's
+ * steps (VERSION_1 acked, both queues set up at FEATURES_OK), NEEDS_RESET from the device,
+ * FAILED from the driver. A status the rules never reach is stored directly (the test hook)
+ * over a device at FEATURES_OK with both queues ready. Returns whether the queues are ready;
+ * the interrupt status is cleared. */
+static bool put_status(uint32_t s)
+{
+	bool reach = status_reachable(s);
+	uint32_t p = reach ? s & 0xFU : (uint32_t)(S_ACK | S_DRV | S_FOK);
+
+	wr(VIRTIO_MMIO_STATUS, 0);
+	if (p & S_ACK)
+		wr(VIRTIO_MMIO_STATUS, S_ACK);
+	if (p & S_DRV) {
+		wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV);
+		wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+		wr(VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
+	}
+	if (p & S_FOK) {
+		wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK);
+		ring_setup(0);
+		ring_setup(1);
+	}
+	if (p & S_DOK)
+		wr(VIRTIO_MMIO_STATUS, p);
+	if (!reach)
+		atomic_store(&dev.status, s);
+	if (reach && (s & S_NR))
+		virtio_mmio_needs_reset(&dev);
+	if (reach && (s & S_FAIL))
+		wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS) | S_FAIL);
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG | VIRTIO_MMIO_INT_VRING);
+	return (p & S_FOK) != 0;
+}
+
+/* After a reset: status 0, no queue ready or bound, nothing negotiated or pending. */
+static bool is_reset(void)
+{
+	return rd(VIRTIO_MMIO_STATUS) == 0 && ioev_count() == 0 && !dev.queues[0].ready &&
+	       !dev.queues[1].ready && dev.driver_features == 0 &&
+	       rd(VIRTIO_MMIO_INTERRUPT_STATUS) == 0 && !virtio_mmio_serve_queue(&dev, 0);
+}
+
+static unsigned pairs_reported;
+
+/* Write v in status cur; check the status, the config interrupt, reset, features, serving. */
+static bool status_pair_ok(uint32_t cur, uint32_t v)
+{
+	bool ready = put_status(cur), ok;
+	uint32_t want = expect_status(cur, v), got, irq, before = rd(VIRTIO_MMIO_STATUS);
+	uint64_t features = dev.driver_features;
+	int resets_before = resets;
+
+	wr(VIRTIO_MMIO_STATUS, v);
+	got = rd(VIRTIO_MMIO_STATUS);
+	irq = rd(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG;
+	ok = before == cur && got == want && (irq != 0) == ((want & S_NR) && !(cur & S_NR)) &&
+	     resets - resets_before == (v == 0) && dev.driver_features == (v ? features : 0) &&
+	     virtio_mmio_serve_queue(&dev, 0) == (ready && want == 0xF) && (v || is_reset());
+	if (!ok && ++pairs_reported <= 10)
+		fprintf(stderr,
+			"status 0x%02x (set 0x%02x), write 0x%02x: read 0x%02x, want 0x%02x\n", cur,
+			before, v, got, want);
+	return ok;
+}
+
+/* Every (status, written value) pair over the 8 status bits. */
+static void test_status_every_pair(void)
+{
+	unsigned bad = 0;
+
+	memset(ram, 0, 0x20000);
+	for (uint32_t cur = 0; cur < 256; cur++)
+		for (uint32_t v = 0; v < 256; v++)
+			bad += !status_pair_ok(cur, v);
+	CHECK_EQ(bad, 0);
+	wr(VIRTIO_MMIO_STATUS, 0);
+}
+
+/* Spot checks of the expectation itself against the spec's words. */
+static void test_status_expectation(void)
+{
+	CHECK_EQ(expect_status(0, S_ACK), S_ACK);
+	CHECK_EQ(expect_status(0, S_ACK | S_DRV), 0); /* two steps at once */
+	CHECK_EQ(expect_status(S_ACK, S_DRV), S_ACK); /* ACK dropped */
+	CHECK_EQ(expect_status(0x3, 0x7), 0x3);	      /* DRIVER_OK early */
+	CHECK_EQ(expect_status(0xB, 0xF), 0xF);	      /* DRIVER_OK */
+	CHECK_EQ(expect_status(0xF, 0xB), 0x4F);      /* live: NEEDS_RESET */
+	CHECK_EQ(expect_status(0x4B, 0xF), 0x4F);     /* NEEDS_RESET kept */
+	CHECK_EQ(expect_status(0xB, 0x4B), 0xB);      /* driver cannot set it */
+	CHECK_EQ(expect_status(0xF, 0x80), 0x8F);     /* FAILED any time */
+	CHECK_EQ(expect_status(0x8B, 0xF), 0x8B);     /* FAILED: reset only */
+	CHECK_EQ(expect_status(0x04, 0x0C), 0x04);    /* unreachable: refused */
+	CHECK_EQ(expect_status(0x1F, 0), 0);	      /* 0 always resets */
+	CHECK(status_reachable(0xCF) && !status_reachable(0x07) && !status_reachable(0x2F));
+}
+
+/* DRIVER_OK without FEATURES_OK neither sticks nor serves; nor does a forced status. */
+static void test_no_service_without_features_ok(void)
+{
+	int before = served;
+
+	memset(ram, 0, 0x20000);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	wr(VIRTIO_MMIO_STATUS, S_ACK);
+	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	ring_setup(0); /* refused: not at FEATURES_OK */
+	CHECK_EQ(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	CHECK_EQ(dev.queues[0].vq.desc_gpa, 0);
+	CHECK_EQ(ioev_count(), 0);
+	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_DOK);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_ACK | S_DRV);
+	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_ACK | S_DRV);
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	loop_dispatch();
+	CHECK(!virtio_mmio_serve_queue(&dev, 0));
+	/* The test hook: DRIVER_OK forced in without FEATURES_OK over a ready queue. Neither kick
+	 * path nor a host-side event serves it. */
+	CHECK(negotiate(V1));
+	queue_setup(0, 8, QDESC);
+	atomic_store(&dev.status, S_ACK | S_DRV | S_DOK);
+	offer_buf(0, 4);
+	guest_kick(0); /* the ioeventfd */
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	loop_dispatch();
+	CHECK(!virtio_mmio_serve_queue(&dev, 0));
+	CHECK_EQ(used_idx(), 0);
+	CHECK_EQ(served, before);
+	/* Kicks before DRIVER_OK (at FEATURES_OK) are dropped too; the first one after serves. */
+	atomic_store(&dev.status, S_ACK | S_DRV | S_FOK);
+	guest_kick(0);
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	loop_dispatch();
+	CHECK_EQ(used_idx(), 0);
+	driver_ok();
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), 0xF);
+	guest_kick(0);
+	loop_dispatch();
+	CHECK_EQ(used_idx(), 1);
+	CHECK_EQ(served, before + 1);
+	wr(VIRTIO_MMIO_STATUS, 0);
+}
+
+/* Features the device does not offer, or no VERSION_1: FEATURES_OK does not stick. */
+static void test_bad_features(void)
+{
+	static const uint64_t bad[] = {0, 1ULL << 3, V1 | (1ULL << 0), V1 | (1ULL << 63),
+				       V1 | (1ULL << VIRTIO_F_ACCESS_PLATFORM)};
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(!negotiate(bad[i]));
+		CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_ACK | S_DRV);
+		CHECK_EQ(dev.driver_features, bad[i]);
+		wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK); /* refused as well */
+		CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_ACK | S_DRV);
+	}
+	/* Features written before DRIVER are not taken: VERSION_1 is then missing. */
+	wr(VIRTIO_MMIO_STATUS, 0);
+	wr(VIRTIO_MMIO_STATUS, S_ACK);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	CHECK_EQ(dev.driver_features, 0);
+	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV);
+	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_ACK | S_DRV);
+	/* Still at ACK|DRIVER, the driver may ack again; or give up (Linux: FAILED). */
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_ACK | S_DRV | S_FOK);
+	CHECK(!negotiate(1ULL << 3));
+	wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS) | S_FAIL);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_FAIL | S_ACK | S_DRV);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, 1); /* not after FAILED */
+	CHECK_EQ(dev.driver_features, 1ULL << 3);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), 0);
+}
+
+/* Writing 0 resets from every status, reachable or not: queues stopped and unbound. */
+static void test_reset_from_every_state(void)
+{
+	unsigned bad = 0;
+
+	memset(ram, 0, 0x20000);
+	for (uint32_t s = 0; s < 256; s++) {
+		int before;
+		bool ok;
+
+		put_status(s);
+		before = resets;
+		wr(VIRTIO_MMIO_STATUS, 0);
+		ok = is_reset() && resets == before + 1 && dev.queues[0].vq.size == 16;
+		if (!ok && ++pairs_reported <= 10)
+			fprintf(stderr, "reset from 0x%02x failed\n", s);
+		bad += !ok;
+	}
+	CHECK_EQ(bad, 0);
+}
+
+/* NEEDS_RESET: set by the device (once, with one config interrupt), kept by status writes,
+ * stops serving, cleared only by a reset; a live device sets it on an out-of-step write. */
+static void test_needs_reset(void)
+{
+	memset(ram, 0, 0x20000);
+	CHECK(negotiate(V1));
+	queue_setup(0, 8, QDESC);
+	driver_ok();
+	irq_count();
+	virtio_mmio_needs_reset(&dev);
+	virtio_mmio_needs_reset(&dev);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_NR | 0xF);
+	CHECK_EQ(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	CHECK_EQ(irq_count(), 1);
+	offer_buf(0, 4);
+	guest_kick(0);
+	loop_dispatch();
+	CHECK_EQ(used_idx(), 0);
+	wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS)); /* echoed back: no change */
+	wr(VIRTIO_MMIO_STATUS, 0xF);			/* left out: kept */
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_NR | 0xF);
+	CHECK_EQ(irq_count(), 0);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), 0);
+	/* Out of step while live: NEEDS_RESET and one config interrupt, nothing served. */
+	memset(ram, 0, 0x20000);
+	CHECK(negotiate(V1));
+	queue_setup(0, 8, QDESC);
+	driver_ok();
+	irq_count();
+	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK); /* DRIVER_OK cleared */
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_NR | 0xF);
+	CHECK_EQ(irq_count(), 1);
+	offer_buf(0, 4);
+	guest_kick(0);
+	loop_dispatch();
+	CHECK_EQ(used_idx(), 0);
+	/* Before DRIVER_OK out-of-step writes are only refused. */
+	CHECK(negotiate(V1));
+	irq_count();
+	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_ACK | S_DRV | S_FOK);
+	CHECK_EQ(irq_count(), 0);
+	/* Set during setup (a bad queue): DRIVER_OK still sticks, nothing is served. */
+	queue_setup(0, 6, QDESC);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_NR | S_ACK | S_DRV | S_FOK);
+	queue_setup(1, 8, QDESC + 0x10000);
+	CHECK_EQ(rd(VIRTIO_MMIO_QUEUE_READY), 1);
+	driver_ok();
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_NR | 0xF);
+	CHECK(!virtio_mmio_serve_queue(&dev, 1));
+	wr(VIRTIO_MMIO_STATUS, 0);
+	CHECK(is_reset());
+}
+
+/* FAILED: taken in any status, stops serving, only a reset leaves it. */
+static void test_failed(void)
+{
+	memset(ram, 0, 0x20000);
+	CHECK(negotiate(V1));
+	queue_setup(0, 8, QDESC);
+	driver_ok();
+	wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS) | S_FAIL);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_FAIL | 0xF);
+	offer_buf(0, 4);
+	guest_kick(0);
+	loop_dispatch();
+	CHECK_EQ(used_idx(), 0);
+	wr(VIRTIO_MMIO_STATUS, 0xF);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_FAIL | 0xF);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	wr(VIRTIO_MMIO_STATUS, S_FAIL); /* from 0, without the other bits */
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_FAIL);
+	wr(VIRTIO_MMIO_STATUS, S_ACK);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), S_FAIL);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), 0);
+}
+
+/* Queue registers: set up only at FEATURES_OK; QueueReady = 0 also while live. */
+static void test_queue_registers_gated(void)
+{
+	memset(ram, 0, 0x20000);
+	CHECK(negotiate(V1));
+	queue_setup(0, 8, QDESC);
+	driver_ok();
+	ring_setup(1); /* after DRIVER_OK: refused */
+	wr(VIRTIO_MMIO_QUEUE_SEL, 1);
+	CHECK_EQ(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	CHECK_EQ(dev.queues[1].vq.desc_gpa, 0);
+	CHECK(ioev_find(base + 0x50, 1) == NULL);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, 1U << 3); /* after FEATURES_OK: refused */
+	CHECK_EQ(dev.driver_features, V1);
+	/* Stopping a queue is taken: it is unbound and no longer served. */
+	wr(VIRTIO_MMIO_QUEUE_SEL, 0);
+	wr(VIRTIO_MMIO_QUEUE_READY, 0);
+	CHECK_EQ(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	CHECK_EQ(ioev_count(), 0);
+	CHECK(!virtio_mmio_serve_queue(&dev, 0));
+	wr(VIRTIO_MMIO_QUEUE_READY, 1); /* but not restarting it */
+	CHECK_EQ(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), 0xF);
+	wr(VIRTIO_MMIO_STATUS, 0);
+}
+
+/* Linux's sequence: each step read-modify-write (virtio_add_status), FEATURES_OK re-read. */
+static void test_linux_sequence(void)
+{
+	static const uint32_t steps[] = {S_ACK, S_DRV, S_FOK};
+
+	memset(ram, 0, 0x20000);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	for (unsigned i = 0; i < 3; i++) {
+		if (steps[i] == S_FOK) {
+			wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+			wr(VIRTIO_MMIO_DRIVER_FEATURES, 1);
+			wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+			wr(VIRTIO_MMIO_DRIVER_FEATURES, 1U << VIRTIO_RING_F_EVENT_IDX);
+		}
+		wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS) | steps[i]);
+	}
+	CHECK(rd(VIRTIO_MMIO_STATUS) & S_FOK);
+	queue_setup(0, 8, QDESC);
+	wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS) | S_DOK);
+	CHECK_EQ(rd(VIRTIO_MMIO_STATUS), 0xF);
+	offer_buf(0, 4);
+	guest_kick(0);
+	loop_dispatch();
+	CHECK_EQ(used_idx(), 1);
+	wr(VIRTIO_MMIO_STATUS, 0);
+}
+
 /* Threads as in the VM: the event loop on one thread, the "guest" kicking from another and
  * waiting for the irqfd, a third hammering the interrupt registers. */
 static _Atomic int stop_hammer;
@@ -727,6 +1128,15 @@ int main(void)
 	RUN(test_ioeventfd_failure_falls_back);
 	RUN(test_config_generation);
 	RUN(test_stats_json);
+	RUN(test_status_expectation);
+	RUN(test_status_every_pair);
+	RUN(test_no_service_without_features_ok);
+	RUN(test_bad_features);
+	RUN(test_reset_from_every_state);
+	RUN(test_needs_reset);
+	RUN(test_failed);
+	RUN(test_queue_registers_gated);
+	RUN(test_linux_sequence);
 	RUN(test_threads);
 	evloop_destroy(&vm.loop);
 	free(ram);

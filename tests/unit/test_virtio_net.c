@@ -406,9 +406,7 @@ static void test_ring_rx_restart(void)
 	CHECK_EQ(gq_pending(&rxq), 0);
 	CHECK_EQ(dn->n_rx_used, 255);
 	uint64_t dropped = atomic_load(&dn->counts.rx_dropped);
-	mmio_wr(d, VIRTIO_MMIO_QUEUE_SEL, NET_RXQ);
-	mmio_wr(d, VIRTIO_MMIO_QUEUE_READY, 0);
-	gq_setup(&rxq, d, NET_RXQ, 16, 0x30000);
+	gq_restart(&rxq, d, NET_RXQ, 16, 0x30000);
 	for (unsigned i = 0; i < 16; i++)
 		gq_post1(&rxq, 0x200000 + 0x100ULL * i, 16, true);
 	gq_kick(&rxq);
@@ -437,9 +435,7 @@ static void test_ring_rx_restart(void)
 	gq_kick(&rxq);
 	CHECK(dn->rx_held);
 	CHECK_EQ(gq_pending(&rxq), 0);
-	mmio_wr(d, VIRTIO_MMIO_QUEUE_SEL, NET_RXQ);
-	mmio_wr(d, VIRTIO_MMIO_QUEUE_READY, 0);
-	gq_setup(&rxq, d, NET_RXQ, 4, 0x30000);
+	gq_restart(&rxq, d, NET_RXQ, 4, 0x30000);
 	gq_post1(&rxq, 0x200000, 1526, true);
 	peer_send(60, 7, 0);
 	gq_kick(&rxq);

@@ -280,9 +280,7 @@ static void test_rate_limit(void)
 	gq_kick(&q);
 	CHECK(r->held);
 	CHECK(gq_used(&q, &id, &len) && id == 8);
-	mmio_wr(dev, VIRTIO_MMIO_QUEUE_SEL, 0);
-	mmio_wr(dev, VIRTIO_MMIO_QUEUE_READY, 0);
-	gq_setup(&q, dev, 0, 4, 0x18000);
+	gq_restart(&q, dev, 0, 4, 0x18000);
 	gq_post1(&q, 0x23000, 32, true);
 	fake_now += 1000 * MS;
 	r->timer.fn(&r->timer, EPOLLIN);

@@ -775,9 +775,7 @@ static void test_ring_rx_budget(void)
 	loop_wait(100);
 	CHECK_EQ(gq_pending(&rx), 0);
 	CHECK(((struct virtio_vsock *)dev->priv)->rx_held);
-	mmio_wr(d, VIRTIO_MMIO_QUEUE_SEL, VSOCK_RXQ);
-	mmio_wr(d, VIRTIO_MMIO_QUEUE_READY, 0);
-	gq_setup(&rx, d, VSOCK_RXQ, 4, 0x18000);
+	gq_restart(&rx, d, VSOCK_RXQ, 4, 0x18000);
 	gq_post1(&rx, 0x120000, 4096, true);
 	gq_kick(&rx);
 	CHECK(gq_used(&rx, &id, &len) && id == 0 && len == VSOCK_HDR_LEN + 1);

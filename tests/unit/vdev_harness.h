@@ -3,6 +3,7 @@
 #define MICROVM_VDEV_HARNESS_H
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -152,6 +153,7 @@ static uint32_t dev_negotiate(unsigned dev, uint64_t features)
 {
 	features |= 1ULL << VIRTIO_F_VERSION_1;
 	mmio_wr(dev, VIRTIO_MMIO_STATUS, 0);
+	mmio_wr(dev, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	mmio_wr(dev, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	mmio_wr(dev, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
 	mmio_wr(dev, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
@@ -206,6 +208,22 @@ static void gq_setup(struct gq *g, unsigned dev, unsigned qi, uint16_t size, uin
 	mmio_wr(dev, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)g->used);
 	mmio_wr(dev, VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(g->used >> 32));
 	mmio_wr(dev, VIRTIO_MMIO_QUEUE_READY, 1);
+}
+
+/* Stop queue qi and lay it out again (another size or place) without a device reset, so a
+ * test can check that no device state outlives a ring. The transport takes queue setup only
+ * before DRIVER_OK (virtio_mmio.h), so this steps the status back to FEATURES_OK around the
+ * setup with a test hook (a plain store); a guest cannot do this. */
+static void gq_restart(struct gq *g, unsigned dev, unsigned qi, uint16_t size, uint64_t gpa)
+{
+	struct virtio_dev *vd = vm.mmio[dev].opaque;
+	uint32_t st = atomic_load(&vd->status);
+
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_SEL, qi);
+	mmio_wr(dev, VIRTIO_MMIO_QUEUE_READY, 0);
+	atomic_store(&vd->status, st & ~(uint32_t)VIRTIO_CONFIG_S_DRIVER_OK);
+	gq_setup(g, dev, qi, size, gpa);
+	atomic_store(&vd->status, st);
 }
 
 struct gbuf {
