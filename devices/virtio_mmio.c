@@ -25,13 +25,20 @@
 #define ST_NEEDS_RESET ((uint32_t)VIRTIO_CONFIG_S_NEEDS_RESET)
 #define ST_FAILED      ((uint32_t)VIRTIO_CONFIG_S_FAILED)
 
-static void log_once(struct virtio_dev *dev, const char *kind, const char *fmt, va_list ap)
+/* The first error of each kind on a device is reported (a bounded write: err_print), the
+ * rest only counted: a guest error hides no later host error (a full disk) and no guest can
+ * flood stderr. */
+static void log_once(struct virtio_dev *dev, _Atomic int *logged, const char *kind, const char *fmt,
+		     va_list ap)
 {
-	if (atomic_exchange(&dev->guest_error_logged, 1))
+	char what[512];
+
+	if (atomic_exchange(logged, 1))
 		return;
-	fprintf(stderr, "microvm: %s: %s: ", dev->ops->name, kind);
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, " (further errors on this device are only counted)\n");
+	vsnprintf(what, sizeof(what), fmt, ap);
+	err_print("microvm: %s: %s: %s (further errors of this kind on this device are only "
+		  "counted)\n",
+		  dev->ops->name, kind, what);
 }
 
 void virtio_dev_guest_error(struct virtio_dev *dev, const char *fmt, ...)
@@ -39,7 +46,7 @@ void virtio_dev_guest_error(struct virtio_dev *dev, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_once(dev, "guest error", fmt, ap);
+	log_once(dev, &dev->guest_error_logged, "guest error", fmt, ap);
 	va_end(ap);
 }
 
@@ -48,7 +55,7 @@ void virtio_dev_host_error(struct virtio_dev *dev, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_once(dev, "host error", fmt, ap);
+	log_once(dev, &dev->host_error_logged, "host error", fmt, ap);
 	va_end(ap);
 }
 

@@ -138,7 +138,8 @@ struct virtio_dev {
 	_Atomic uint32_t interrupt_status; /* VIRTIO_MMIO_INT_* bits */
 	_Atomic uint32_t config_generation;
 	_Atomic uint32_t mmio_notify_pending; /* queues kicked through a trapped QueueNotify */
-	_Atomic int guest_error_logged;
+	_Atomic int guest_error_logged;	      /* the first guest error was reported */
+	_Atomic int host_error_logged;	      /* the first host error was reported */
 
 	int irq_fd;			   /* irqfd on gsi */
 	struct evloop_handler mmio_notify; /* eventfd: hands trapped kicks to the event thread */

@@ -49,7 +49,7 @@ JSON
 @test "50 VMs at once (blk, vsock to a host peer, rng): every one ends 0 with its own bytes" {
 	local n=50 i d paths=() pids=() st=() t0 t1 bad=0
 	# the one line on stderr: the selftest's deliberate read past the end of the disk
-	local guest_error='^microvm: virtio-blk:rootfs: guest error: read of 512 bytes at sector 128 (capacity 128) (further errors on this device are only counted)$'
+	local guest_error='^microvm: virtio-blk:rootfs: guest error: read of 512 bytes at sector 128 (capacity 128) (further errors of this kind on this device are only counted)$'
 	for ((i = 1; i <= n; i++)); do
 		d="$T/vm$i"
 		mkdir "$d"
