@@ -515,7 +515,7 @@ int jail_prepare(const struct jail_config *jc, struct errbuf *err)
 			return rc;
 	}
 	if (jc->netns[0]) {
-		int fd = open(jc->netns, O_RDONLY | O_CLOEXEC);
+		int fd = open(jc->netns, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO: no wait */
 
 		if (fd < 0)
 			return err_sys(err, -errno, "jail: open netns %s", jc->netns);
