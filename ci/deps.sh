@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DEPS="$PWD/deps"
 STAMP="$DEPS/.stamp-v1"
-PKGS=(build-essential musl-tools linux-libc-dev gperf bats libjsmn-dev busybox-static cpio e2fsprogs clang clang-format
+PKGS=(build-essential musl-tools linux-libc-dev gperf bats busybox-static cpio e2fsprogs clang clang-format
       cppcheck dpkg-dev file iproute2 socat python3 qemu-system-x86 git kmod acpica-tools)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

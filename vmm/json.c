@@ -1,4 +1,4 @@
-/* Strict RFC 8259 JSON: a validating pass that reports line:column, then jsmn for the tokens. */
+/* Strict RFC 8259 JSON in one pass: every byte checked (line:column errors), tokens emitted. */
 #include "json.h"
 
 #include <errno.h>
@@ -8,22 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSMN_STATIC
-#define JSMN_STRICT
-#define JSMN_PARENT_LINKS
-#include <jsmn.h>
-
 #define EXCERPT_MAX 40U /* bytes of a value or lexeme shown in a message */
 
-/* The validating pass. jsmn accepts many invalid documents (missing commas, bad numbers,
- * invalid escapes and UTF-8, ...) and reports no positions, so every byte is checked here
- * first; jsmn then only tokenizes text known to be valid. */
+/* The pass: a recursive descent over the text that rejects anything RFC 8259 does not allow
+ * (reporting the offset) and appends a token per value and key. */
 struct vstate {
 	const unsigned char *s;
 	size_t len;
 	size_t pos;
 	unsigned depth;
-	unsigned ntok;
+	struct json_tok *tok; /* grows by doubling, up to JSON_MAX_TOKENS */
+	unsigned ntok, cap;
+	bool oom;
 	size_t err_pos;
 	char msg[200];
 };
@@ -139,11 +135,25 @@ static void skip_ws(struct vstate *v)
 	}
 }
 
-static int count_token(struct vstate *v)
+/* Append a token of type starting at start (end and size filled in by the caller); returns
+ * its index, or -1. */
+static int new_token(struct vstate *v, enum json_type type, size_t start)
 {
-	if (++v->ntok > JSON_MAX_TOKENS)
+	if (v->ntok >= JSON_MAX_TOKENS)
 		return fail(v, v->pos, "too many JSON values (more than %u)", JSON_MAX_TOKENS);
-	return 0;
+	if (v->ntok == v->cap) {
+		unsigned cap = v->cap ? v->cap * 2 : 64;
+		struct json_tok *t = realloc(v->tok, cap * sizeof(*t));
+
+		if (!t) {
+			v->oom = true;
+			return fail(v, v->pos, "out of memory");
+		}
+		v->tok = t;
+		v->cap = cap;
+	}
+	v->tok[v->ntok] = (struct json_tok){.type = type, .start = (unsigned)start};
+	return (int)v->ntok++;
 }
 
 /* Length of the valid UTF-8 sequence at p (n bytes available), or 0 if invalid. */
@@ -232,19 +242,21 @@ static int v_escape(struct vstate *v)
 	return 0;
 }
 
+/* A string at v->pos (the opening quote); returns its token's index, or -1. */
 static int v_string(struct vstate *v)
 {
 	size_t start = v->pos, n;
+	int t = new_token(v, JSON_STRING, start + 1);
 
-	if (count_token(v) < 0)
+	if (t < 0)
 		return -1;
 	v->pos++;
 	while (v->pos < v->len) {
 		unsigned char c = v->s[v->pos];
 
 		if (c == '"') {
-			v->pos++;
-			return 0;
+			v->tok[t].end = (unsigned)v->pos++;
+			return t;
 		}
 		if (c == '\\' && v->pos + 1 >= v->len)
 			break;
@@ -298,12 +310,16 @@ static int v_number(struct vstate *v)
 	size_t n = word_len(v, v->pos), cut = excerpt_cut(v->s + v->pos, n);
 	const char *why = number_problem(v->s + v->pos, n);
 
+	int t;
+
 	if (why)
 		return fail(v, v->pos, "invalid number '%.*s%s': %s", (int)cut,
 			    (const char *)v->s + v->pos, cut < n ? "..." : "", why);
-	if (count_token(v) < 0)
+	t = new_token(v, JSON_NUMBER, v->pos);
+	if (t < 0)
 		return -1;
 	v->pos += n;
+	v->tok[t].end = (unsigned)v->pos;
 	return 0;
 }
 
@@ -311,81 +327,112 @@ static int v_literal(struct vstate *v)
 {
 	size_t n = word_len(v, v->pos);
 	const char *w = (const char *)v->s + v->pos;
+	enum json_type type;
+	int t;
 
-	if (!((n == 4 && !memcmp(w, "true", 4)) || (n == 5 && !memcmp(w, "false", 5)) ||
-	      (n == 4 && !memcmp(w, "null", 4))))
+	if (n == 4 && !memcmp(w, "true", 4))
+		type = JSON_TRUE;
+	else if (n == 5 && !memcmp(w, "false", 5))
+		type = JSON_FALSE;
+	else if (n == 4 && !memcmp(w, "null", 4))
+		type = JSON_NULL;
+	else
 		return fail_found(v, "expected a value");
-	if (count_token(v) < 0)
+	t = new_token(v, type, v->pos);
+	if (t < 0)
 		return -1;
 	v->pos += n;
+	v->tok[t].end = (unsigned)v->pos;
 	return 0;
 }
 
-static int v_open(struct vstate *v)
+/* '{' or '[' at v->pos: a container token; returns its index, or -1. */
+static int v_open(struct vstate *v, enum json_type type)
 {
+	int t;
+
 	if (++v->depth > JSON_MAX_DEPTH)
 		return fail(v, v->pos, "nesting deeper than %u levels", JSON_MAX_DEPTH);
-	if (count_token(v) < 0)
+	t = new_token(v, type, v->pos);
+	if (t < 0)
 		return -1;
 	v->pos++;
 	skip_ws(v);
+	return t;
+}
+
+/* The closing bracket at v->pos ends container t of size members or elements. */
+static int v_close(struct vstate *v, int t, unsigned size)
+{
+	v->pos++;
+	v->depth--;
+	v->tok[t].end = (unsigned)v->pos;
+	v->tok[t].size = size;
 	return 0;
+}
+
+/* One member: a key (its token's size is 1: the value follows) and its value. */
+static int v_member(struct vstate *v, bool first)
+{
+	int key;
+
+	skip_ws(v);
+	if (v->pos >= v->len || v->s[v->pos] != '"')
+		return fail_found(v, first ? "expected a string key or '}'"
+					   : "expected a string key after ','");
+	key = v_string(v);
+	if (key < 0)
+		return -1;
+	v->tok[key].size = 1;
+	skip_ws(v);
+	if (v->pos >= v->len || v->s[v->pos] != ':')
+		return fail_found(v, "expected ':' after object key");
+	v->pos++;
+	skip_ws(v);
+	return v_value(v);
 }
 
 static int v_object(struct vstate *v)
 {
-	if (v_open(v) < 0)
+	int t = v_open(v, JSON_OBJECT);
+	unsigned n = 0;
+
+	if (t < 0)
 		return -1;
 	if (v->pos < v->len && v->s[v->pos] == '}')
-		goto done;
-	for (bool first = true;; first = false) {
-		skip_ws(v);
-		if (v->pos >= v->len || v->s[v->pos] != '"')
-			return fail_found(v, first ? "expected a string key or '}'"
-						   : "expected a string key after ','");
-		if (v_string(v) < 0)
-			return -1;
-		skip_ws(v);
-		if (v->pos >= v->len || v->s[v->pos] != ':')
-			return fail_found(v, "expected ':' after object key");
-		v->pos++;
-		skip_ws(v);
-		if (v_value(v) < 0)
+		return v_close(v, t, 0);
+	for (;; n++) {
+		if (v_member(v, n == 0) < 0)
 			return -1;
 		skip_ws(v);
 		if (v->pos < v->len && v->s[v->pos] == '}')
-			goto done;
+			return v_close(v, t, n + 1);
 		if (v->pos >= v->len || v->s[v->pos] != ',')
 			return fail_found(v, "expected ',' or '}' after object member");
 		v->pos++;
 	}
-done:
-	v->pos++;
-	v->depth--;
-	return 0;
 }
 
 static int v_array(struct vstate *v)
 {
-	if (v_open(v) < 0)
+	int t = v_open(v, JSON_ARRAY);
+	unsigned n = 0;
+
+	if (t < 0)
 		return -1;
 	if (v->pos < v->len && v->s[v->pos] == ']')
-		goto done;
-	for (;;) {
+		return v_close(v, t, 0);
+	for (;; n++) {
 		skip_ws(v);
 		if (v_value(v) < 0)
 			return -1;
 		skip_ws(v);
 		if (v->pos < v->len && v->s[v->pos] == ']')
-			goto done;
+			return v_close(v, t, n + 1);
 		if (v->pos >= v->len || v->s[v->pos] != ',')
 			return fail_found(v, "expected ',' or ']' after array element");
 		v->pos++;
 	}
-done:
-	v->pos++;
-	v->depth--;
-	return 0;
 }
 
 static int v_value(struct vstate *v)
@@ -399,7 +446,7 @@ static int v_value(struct vstate *v)
 	if (c == '[')
 		return v_array(v);
 	if (c == '"')
-		return v_string(v);
+		return v_string(v) < 0 ? -1 : 0;
 	if (c == '-' || is_digit(c))
 		return v_number(v);
 	return v_literal(v);
@@ -435,65 +482,6 @@ static void linecol(const char *text, size_t off, unsigned *line, unsigned *col)
 	}
 }
 
-static enum json_type tok_type(const jsmntok_t *t, const char *text)
-{
-	switch (t->type) {
-	case JSMN_OBJECT:
-		return JSON_OBJECT;
-	case JSMN_ARRAY:
-		return JSON_ARRAY;
-	case JSMN_STRING:
-		return JSON_STRING;
-	default:
-		break;
-	}
-	if (text[t->start] == 't')
-		return JSON_TRUE;
-	if (text[t->start] == 'f')
-		return JSON_FALSE;
-	if (text[t->start] == 'n')
-		return JSON_NULL;
-	return JSON_NUMBER;
-}
-
-/* Run jsmn over validated text into exactly ntok tokens. */
-static int tokenize(struct json_doc *doc, const char *name, unsigned ntok, struct errbuf *err)
-{
-	jsmntok_t *jt = calloc(ntok, sizeof(*jt));
-	jsmn_parser p;
-	unsigned i;
-	int r;
-
-	doc->tok = calloc(ntok, sizeof(*doc->tok));
-	if (!jt || !doc->tok) {
-		free(jt);
-		json_free(doc);
-		return err_set(err, -ENOMEM, "%s: out of memory", name);
-	}
-	/* jsmn's own count (NULL tokens) and its parse must both agree with the validator's */
-	jsmn_init(&p);
-	r = jsmn_parse(&p, doc->text, doc->len, NULL, 0);
-	if (r == (int)ntok) {
-		jsmn_init(&p);
-		r = jsmn_parse(&p, doc->text, doc->len, jt, ntok);
-	}
-	if (r != (int)ntok) {
-		free(jt);
-		json_free(doc);
-		return err_set(err, -EINVAL, "%s: internal error: jsmn returned %d for %u tokens",
-			       name, r, ntok);
-	}
-	for (i = 0; i < ntok; i++) {
-		doc->tok[i].type = tok_type(&jt[i], doc->text);
-		doc->tok[i].start = (unsigned)jt[i].start;
-		doc->tok[i].end = (unsigned)jt[i].end;
-		doc->tok[i].size = (unsigned)jt[i].size;
-	}
-	doc->n = ntok;
-	free(jt);
-	return 0;
-}
-
 int json_parse(struct json_doc *doc, const char *name, const char *text, size_t len,
 	       struct errbuf *err)
 {
@@ -504,12 +492,17 @@ int json_parse(struct json_doc *doc, const char *name, const char *text, size_t 
 	if (len > INT_MAX / 2)
 		return err_set(err, -EINVAL, "%s: JSON text of %zu bytes is too large", name, len);
 	if (v_document(&v) < 0) {
+		free(v.tok);
+		if (v.oom)
+			return err_set(err, -ENOMEM, "%s: out of memory", name);
 		linecol(text, v.err_pos, &line, &col);
 		return err_set(err, -EINVAL, "%s:%u:%u: %s", name, line, col, v.msg);
 	}
 	doc->text = text;
 	doc->len = len;
-	return tokenize(doc, name, v.ntok, err);
+	doc->tok = v.tok;
+	doc->n = v.ntok;
+	return 0;
 }
 
 void json_free(struct json_doc *doc)

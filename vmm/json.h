@@ -1,4 +1,4 @@
-/* Strict RFC 8259 JSON documents: validated with line:column errors, tokenized by jsmn. */
+/* Strict RFC 8259 JSON documents: validated with line:column errors and tokenized in one pass. */
 #ifndef MICROVM_JSON_H
 #define MICROVM_JSON_H
 

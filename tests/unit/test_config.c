@@ -10,6 +10,7 @@
 
 #include "unit.h"
 #include "vmm/config.h"
+#include "vmm/json.h"
 
 static struct vm_config cfg;
 static struct errbuf err;
@@ -1083,8 +1084,35 @@ static void test_load_file_kinds(void)
 	unlink(path);
 }
 
+/* The tokens of one document: type, [start, end) (strings: between the quotes), size
+ * (members, elements; 1 for a key), in document order; json_next skips a subtree. */
+static void test_json_tokens(void)
+{
+	static const char text[] = " {\"a\": [1, \"x\", true, null, {\"b\": false}], \"c\": -2e3}";
+	static const struct json_tok want[] = {
+	    {JSON_OBJECT, 1, 53, 2}, {JSON_STRING, 3, 4, 1},   {JSON_ARRAY, 7, 41, 5},
+	    {JSON_NUMBER, 8, 9, 0},  {JSON_STRING, 12, 13, 0}, {JSON_TRUE, 16, 20, 0},
+	    {JSON_NULL, 22, 26, 0},  {JSON_OBJECT, 28, 40, 1}, {JSON_STRING, 30, 31, 1},
+	    {JSON_FALSE, 34, 39, 0}, {JSON_STRING, 44, 45, 1}, {JSON_NUMBER, 48, 52, 0},
+	};
+	struct json_doc doc;
+
+	CHECK_EQ(json_parse(&doc, "t", text, sizeof(text) - 1, &err), 0);
+	CHECK_EQ(doc.n, sizeof(want) / sizeof(want[0]));
+	for (unsigned i = 0; i < doc.n && i < sizeof(want) / sizeof(want[0]); i++) {
+		CHECK_EQ(doc.tok[i].type, want[i].type);
+		CHECK_EQ(doc.tok[i].start, want[i].start);
+		CHECK_EQ(doc.tok[i].end, want[i].end);
+		CHECK_EQ(doc.tok[i].size, want[i].size);
+	}
+	CHECK_EQ(json_next(&doc, 2), 10u); /* the array and all it holds */
+	CHECK_EQ(json_next(&doc, 0), 12u);
+	json_free(&doc);
+}
+
 int main(void)
 {
+	RUN(test_json_tokens);
 	RUN(test_full_config);
 	RUN(test_defaults);
 	RUN(test_nulls);
