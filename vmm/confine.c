@@ -1,5 +1,4 @@
 /* Confinement steps of the launch: open KVM early, the jailer, and per-thread seccomp filters. */
-#include <errno.h>
 #include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>

@@ -2,25 +2,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <termios.h>
 #include <unistd.h>
 
-#include "../devices/device.h"
 #include "../seccomp/jail.h"
-#include "boot.h"
 #include "config.h"
 #include "launch.h"
 #include "launch_guard.h"
 #include "probe.h"
 #include "status.h"
-#include "vcpu.h"
-#include "vm.h"
 
 static const char usage_text[] =
     "usage: microvm [OPTIONS] CONFIG.json\n"

@@ -12,9 +12,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "status.h"
-#include "vcpu.h"
-
 struct kvm_cap_need {
 	int cap;
 	const char *name;
