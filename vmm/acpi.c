@@ -8,6 +8,7 @@
 
 #include "aml.h"
 #include "layout.h"
+#include "util.h"
 #include "vm.h"
 
 #define OEM_ID	      "MICROV"
@@ -181,16 +182,6 @@ static uint64_t align_up(uint64_t v)
 	return (v + TABLE_ALIGN - 1) & ~(uint64_t)(TABLE_ALIGN - 1);
 }
 
-static uint8_t checksum(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint8_t sum = 0;
-
-	for (size_t i = 0; i < n; i++)
-		sum = (uint8_t)(sum + b[i]);
-	return (uint8_t)(0 - sum);
-}
-
 /* Fill a header; the checksum is set by sdt_finish once the table is complete. */
 static void sdt_init(struct sdt_header *h, const char sig[4], size_t len, uint8_t rev)
 {
@@ -210,7 +201,7 @@ static void sdt_finish(void *table)
 	struct sdt_header *h = table;
 
 	h->checksum = 0;
-	h->checksum = checksum(table, h->length);
+	h->checksum = byte_checksum(table, h->length);
 }
 
 static int check_config(const struct acpi_config *c, struct errbuf *err)
@@ -466,8 +457,8 @@ static int build_rsdp(const struct guest_mem *m, const struct placement *p)
 	r.rsdt_address = (uint32_t)p->rsdt;
 	r.length = sizeof(r);
 	r.xsdt_address = p->xsdt;
-	r.checksum = checksum(&r, 20);
-	r.extended_checksum = checksum(&r, sizeof(r));
+	r.checksum = byte_checksum(&r, 20);
+	r.extended_checksum = byte_checksum(&r, sizeof(r));
 	return gmem_write(m, p->rsdp, &r, sizeof(r));
 }
 
