@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "util.h"
 
 #define PATH_BYTES_MAX 4095U /* PATH_MAX less the NUL */
 #define PARTUUID_MAX   36U
@@ -538,17 +539,6 @@ static int on_host_dev_name(struct ctx *c, unsigned val, const char *path)
 	if (!rc && !valid_ifname(c->net->host_dev_name))
 		return expected(c, val, path, what);
 	return rc;
-}
-
-static int hex_digit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
 }
 
 /* "xx:xx:xx:xx:xx:xx" (either case) into mac; false if malformed. */

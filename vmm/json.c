@@ -13,6 +13,8 @@
 #define JSMN_PARENT_LINKS
 #include <jsmn.h>
 
+#include "util.h"
+
 #define EXCERPT_MAX 40U /* bytes of a value or lexeme shown in a message */
 
 /* The validating pass. jsmn accepts many invalid documents (missing commas, bad numbers,
@@ -39,17 +41,6 @@ static bool is_word_char(unsigned char c)
 {
 	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
 	       c == '+' || c == '-' || c == '_';
-}
-
-static int hex_val(unsigned char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Length of the number/literal-like lexeme at pos (for messages and number checks). */
@@ -187,7 +178,7 @@ static long hex4(const unsigned char *p, size_t n)
 	if (n < 4)
 		return -1;
 	for (i = 0; i < 4; i++) {
-		h = hex_val(p[i]);
+		h = hex_digit(p[i]);
 		if (h < 0)
 			return -1;
 		cp = cp * 16 + h;
