@@ -20,8 +20,6 @@
 #include "../vmm/vm.h"
 #include "device.h"
 
-#define BIT(n) (1ULL << (n))
-
 #ifdef UNIT_TEST
 uint64_t (*rng_clock_hook)(void);
 #endif
