@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "builtin_images.h"
 #include "json.h"
 #include "util.h"
 
@@ -20,8 +21,8 @@
 #define KEYPATH_MAX    320U
 #define DESCRIBE_MAX   256U
 
-/* The guests embedded by vmm/builtin_images.S (FW_PROGS in the Makefile): keep in step. */
-static const char *const builtin_names[] = {"hello", "selftest"};
+#define IMAGE_NAME(name) #name,
+static const char *const builtin_names[] = {BUILTIN_IMAGES(IMAGE_NAME)};
 #define N_BUILTINS (sizeof(builtin_names) / sizeof(builtin_names[0]))
 
 struct ctx {
