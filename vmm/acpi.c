@@ -249,20 +249,27 @@ static void hex_name(char out[5], char prefix, unsigned i)
 	out[4] = '\0';
 }
 
+/* Open Device (name) { Name (_HID, "hid") Name (_UID, uid) ... }; returns the mark for
+ * aml_device_end. */
+static size_t device_begin(struct aml_buf *b, const char *name, const char *hid, uint64_t uid)
+{
+	size_t dev = aml_device_begin(b, name);
+
+	aml_name_decl(b, "_HID");
+	aml_string(b, hid);
+	aml_name_decl(b, "_UID");
+	aml_integer(b, uid);
+	return dev;
+}
+
 /* Device (Cxxx) { Name (_HID, "ACPI0007") Name (_UID, i) }: the processor object whose _UID
  * matches the MADT's ACPI Processor UID. */
 static void aml_cpu(struct aml_buf *b, unsigned i)
 {
 	char name[5];
-	size_t dev;
 
 	hex_name(name, 'C', i);
-	dev = aml_device_begin(b, name);
-	aml_name_decl(b, "_HID");
-	aml_string(b, "ACPI0007");
-	aml_name_decl(b, "_UID");
-	aml_integer(b, i);
-	aml_device_end(b, dev);
+	aml_device_end(b, device_begin(b, name, "ACPI0007", i));
 }
 
 static void aml_com1(struct aml_buf *b)
@@ -288,11 +295,8 @@ static void aml_virtio(struct aml_buf *b, unsigned i, const struct vm_virtio_win
 	size_t dev, crs;
 
 	hex_name(name, 'V', i);
-	dev = aml_device_begin(b, name);
-	aml_name_decl(b, "_HID");
-	aml_string(b, "LNRO0005"); /* virtio-mmio, as Linux's virtio_mmio driver matches it */
-	aml_name_decl(b, "_UID");
-	aml_integer(b, i);
+	/* LNRO0005: virtio-mmio, as Linux's virtio_mmio driver matches it */
+	dev = device_begin(b, name, "LNRO0005", i);
 	aml_name_decl(b, "_CRS");
 	crs = aml_restemplate_begin(b);
 	aml_res_memory32_fixed(b, true, (uint32_t)w->base, (uint32_t)VIRTIO_MMIO_SIZE);
@@ -307,11 +311,7 @@ static void aml_pvpanic(struct aml_buf *b)
 {
 	size_t dev, crs;
 
-	dev = aml_device_begin(b, "PEVT");
-	aml_name_decl(b, "_HID");
-	aml_string(b, "QEMU0001");
-	aml_name_decl(b, "_UID");
-	aml_integer(b, 0);
+	dev = device_begin(b, "PEVT", "QEMU0001", 0);
 	aml_name_decl(b, "_CRS");
 	crs = aml_restemplate_begin(b);
 	aml_res_io(b, PVPANIC_PORT, PVPANIC_PORT, 1, 1);
