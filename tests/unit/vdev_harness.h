@@ -3,6 +3,7 @@
 #define MICROVM_VDEV_HARNESS_H
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,18 +165,29 @@ static void mmio_wr(unsigned dev, uint64_t off, uint32_t v)
 	vm.mmio[dev].fn(vm.mmio[dev].opaque, off, &v, 4, true);
 }
 
-/* Run every ready event-loop handler until nothing is ready (the event thread's work). */
-static void loop_dispatch(void)
+/* Run the ready event-loop handlers (the event thread's work), at most max rounds of them;
+ * returns the rounds that had any. */
+static unsigned loop_dispatch_rounds(unsigned max)
 {
 	struct epoll_event evs[16];
+	unsigned rounds = 0;
 	int n;
 
-	while ((n = epoll_wait(vm.loop.epfd, evs, 16, 0)) > 0)
+	while (rounds < max && (n = epoll_wait(vm.loop.epfd, evs, 16, 0)) > 0) {
+		rounds++;
 		for (int i = 0; i < n; i++) {
 			struct evloop_handler *h = evs[i].data.ptr;
 
 			h->fn(h, evs[i].events);
 		}
+	}
+	return rounds;
+}
+
+/* Run every ready event-loop handler until nothing is ready. */
+static void loop_dispatch(void)
+{
+	loop_dispatch_rounds(UINT_MAX);
 }
 
 /* Like loop_dispatch, but wait up to ms for the first event. */
