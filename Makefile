@@ -17,7 +17,8 @@ LDFLAGS := -static -Wl,--gc-sections -Wl,-z,noexecstack
 
 SRCS    := $(wildcard vmm/*.c devices/*.c seccomp/*.c)
 OBJS    := $(SRCS:%.c=$(B)/obj/%.o) $(B)/obj/builtin_images.o
-FW_PROGS := hello selftest
+# The built-in guests: the names in vmm/builtin_images.h's BUILTIN_IMAGES(X) line.
+FW_PROGS := $(patsubst X(%),%,$(shell sed -n 's/^.define BUILTIN_IMAGES(X)//p' vmm/builtin_images.h))
 FW_IMGS := $(FW_PROGS:%=$(B)/firmware/%.elf)
 
 .PHONY: all deps run test unit bats check bench fuzz clean firmware linux-guest test-linux
@@ -34,9 +35,9 @@ $(B)/obj/%.o: %.c | $(DEPS)/lib/libseccomp.a
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # The firmware images are embedded in the launcher (the built-in guests).
-$(B)/obj/builtin_images.o: vmm/builtin_images.S $(FW_IMGS)
+$(B)/obj/builtin_images.o: vmm/builtin_images.S vmm/builtin_images.h $(FW_IMGS)
 	@mkdir -p $(dir $@)
-	$(CC) -c -DFW_DIR='"$(B)/firmware"' $< -o $@
+	$(CC) -c -DFW_DIR=$(B)/firmware $< -o $@
 
 # build/microvm is stripped; build/microvm.debug keeps the symbols for gdb.
 $(B)/microvm: $(OBJS) $(DEPS)/lib/libseccomp.a

@@ -1,7 +1,6 @@
 /* pvpanic (QEMU's pvpanic spec): the guest kernel's panic notifier ends the VM with its status. */
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../vmm/layout.h"
 #include "../vmm/status.h"

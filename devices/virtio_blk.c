@@ -34,8 +34,6 @@ _Static_assert(sizeof(struct virtio_blk_config) >= BLK_CONFIG_SIZE, "virtio_blk_
 _Static_assert(sizeof(struct virtio_blk_outhdr) == 16, "virtio_blk_outhdr");
 _Static_assert(sizeof(struct virtio_blk_discard_write_zeroes) == 16, "discard segment");
 
-#define BIT(n) (1ULL << (n))
-
 #ifdef UNIT_TEST
 int (*blk_fault_hook)(const char *call);
 #define FAULT(call) (blk_fault_hook ? blk_fault_hook(call) : 0)

@@ -200,7 +200,7 @@ static void device_reset(struct virtio_dev *dev)
 static bool features_acceptable(const struct virtio_dev *dev)
 {
 	return !(dev->driver_features & ~dev->device_features) &&
-	       (dev->driver_features & (1ULL << VIRTIO_F_VERSION_1));
+	       (dev->driver_features & BIT(VIRTIO_F_VERSION_1));
 }
 
 /* The status transition rules: the table in virtio_mmio.h, row by row. Rows 0..4 and
@@ -622,7 +622,7 @@ static void transport_state_init(struct virtio_dev *dev, struct vm *vm,
 	dev->ops = ops;
 	dev->priv = priv;
 	dev->vm = vm;
-	dev->device_features = ops->features | (1ULL << VIRTIO_F_VERSION_1);
+	dev->device_features = ops->features | BIT(VIRTIO_F_VERSION_1);
 	dev->irq_fd = -1;
 	dev->mmio_notify.fd = -1;
 	pthread_mutex_init(&dev->lock, NULL);

@@ -16,6 +16,9 @@
 #define VIRTIO_MMIO_MAX_QUEUES	   8U
 #define VIRTIO_MMIO_CONFIG_MAX	   0xF00U /* config space 0x100..0xFFF */
 
+/* Feature bit n (VIRTIO_F_*, VIRTIO_*_F_*) as a mask of virtio_dev_ops.features. */
+#define BIT(n) (1ULL << (n))
+
 /* Device status (virtio 1.2 §2.1, §3.1.1, §4.2.2). The driver takes four steps, each write
  * adding one bit to the ones before: 0 -> ACKNOWLEDGE (0x1) -> |DRIVER (0x3) -> |FEATURES_OK
  * (0xB) -> |DRIVER_OK (0xF). DEVICE_NEEDS_RESET (0x40) is the device's own: or-ed in by

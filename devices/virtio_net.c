@@ -27,8 +27,6 @@ _Static_assert(sizeof(struct virtio_net_hdr_v1) == NET_HDR_LEN, "virtio_net_hdr_
 _Static_assert(offsetof(struct virtio_net_config, mtu) == 10, "virtio_net_config");
 _Static_assert(offsetof(struct virtio_net_hdr_v1, num_buffers) == 10, "num_buffers");
 
-#define BIT(n) (1ULL << (n))
-
 static void count(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);

@@ -16,10 +16,9 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
+#include "../vmm/util.h"
 #include "../vmm/vm.h"
 #include "device.h"
-
-#define BIT(n) (1ULL << (n))
 
 #ifdef UNIT_TEST
 uint64_t (*rng_clock_hook)(void);
@@ -27,14 +26,11 @@ uint64_t (*rng_clock_hook)(void);
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-
 #ifdef UNIT_TEST
 	if (rng_clock_hook)
 		return rng_clock_hook();
 #endif
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return monotonic_ns();
 }
 
 /* ---- Token bucket. ---- */

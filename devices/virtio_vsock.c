@@ -18,8 +18,6 @@
 #include "../vmm/vm.h"
 #include "device.h"
 
-#define BIT(n) (1ULL << (n))
-
 static void count(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);

@@ -274,38 +274,38 @@ static unsigned iov_seek(const struct iovec *iov, unsigned n, uint64_t off, size
 	return i;
 }
 
-size_t iov_gather(const struct iovec *iov, unsigned n, uint64_t off, void *dst, size_t len)
+/* Copy len bytes between stream bytes [off, off+len) of iov[0..n) and dst (gather) or src
+ * (scatter): exactly one of them is non-NULL. Returns the bytes copied. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, uint64_t off, uint8_t *dst,
+		       const uint8_t *src, size_t len)
 {
 	size_t skip, done = 0;
 
 	for (unsigned i = iov_seek(iov, n, off, &skip); i < n && done < len; i++, skip = 0) {
+		uint8_t *base = (uint8_t *)iov[i].iov_base + skip;
 		size_t chunk = iov[i].iov_len - skip;
 
 		if (chunk > len - done)
 			chunk = len - done;
 		if (chunk == 0)
 			continue;
-		memcpy((uint8_t *)dst + done, (uint8_t *)iov[i].iov_base + skip, chunk);
+		if (dst)
+			memcpy(dst + done, base, chunk);
+		else
+			memcpy(base, src + done, chunk);
 		done += chunk;
 	}
 	return done;
 }
 
+size_t iov_gather(const struct iovec *iov, unsigned n, uint64_t off, void *dst, size_t len)
+{
+	return iov_copy(iov, n, off, dst, NULL, len);
+}
+
 size_t iov_scatter(const struct iovec *iov, unsigned n, uint64_t off, const void *src, size_t len)
 {
-	size_t skip, done = 0;
-
-	for (unsigned i = iov_seek(iov, n, off, &skip); i < n && done < len; i++, skip = 0) {
-		size_t chunk = iov[i].iov_len - skip;
-
-		if (chunk > len - done)
-			chunk = len - done;
-		if (chunk == 0)
-			continue;
-		memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)src + done, chunk);
-		done += chunk;
-	}
-	return done;
+	return iov_copy(iov, n, off, NULL, src, len);
 }
 
 int iov_slice(const struct iovec *iov, unsigned n, uint64_t off, uint64_t len, struct iovec *out,

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../vmm/util.h"
 #include "virtqueue.h"
 
 #define CONN_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
@@ -25,14 +26,11 @@ uint64_t (*vsock_clock_hook)(void);
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-
 #ifdef UNIT_TEST
 	if (vsock_clock_hook)
 		return vsock_clock_hook();
 #endif
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return monotonic_ns();
 }
 
 static void count(_Atomic uint64_t *c, uint64_t n)

@@ -218,6 +218,29 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
 }
 
+void virtq_publish(struct vdev *d, struct virtq *q, uint16_t head)
+{
+	uint16_t old = q->avail.idx;
+	q->avail.ring[old % q->num] = head;
+	/* Ask for an interrupt on this completion (the IRR check relies on it). */
+	if (vdev_has(d, VIRTIO_F_EVENT_IDX))
+		*used_event(q) = q->last_used;
+	wmb(); /* descriptors and ring entry before the index */
+	WRITE_ONCE16(q->avail.idx, (uint16_t)(old + 1));
+	mb(); /* the index before reading the device's suppression state */
+	bool notify;
+	if (vdev_has(d, VIRTIO_F_EVENT_IDX))
+		notify = need_event(*avail_event(q), (uint16_t)(old + 1), old);
+	else
+		notify = !(READ_ONCE16(q->used.flags) & VIRTQ_USED_F_NO_NOTIFY);
+	if (notify) {
+		vdev_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, q->index);
+		q->notifies++;
+	} else {
+		q->suppressed++;
+	}
+}
+
 int virtq_request(struct vdev *d, unsigned qi, const struct vbuf *bufs, unsigned n, bool indirect,
 		  uint32_t *used_len, uint64_t timeout_ns)
 {
@@ -239,25 +262,7 @@ int virtq_request(struct vdev *d, unsigned qi, const struct vbuf *bufs, unsigned
 		q->desc[0].next = 0;
 	}
 	/* Head is descriptor 0: one request in flight at a time. */
-	uint16_t old = q->avail.idx;
-	q->avail.ring[old % q->num] = 0;
-	/* Ask for an interrupt on this completion (the IRR check relies on it). */
-	if (vdev_has(d, VIRTIO_F_EVENT_IDX))
-		*used_event(q) = q->last_used;
-	wmb(); /* descriptors and ring entry before the index */
-	WRITE_ONCE16(q->avail.idx, (uint16_t)(old + 1));
-	mb(); /* the index before reading the device's suppression state */
-	bool notify;
-	if (vdev_has(d, VIRTIO_F_EVENT_IDX))
-		notify = need_event(*avail_event(q), (uint16_t)(old + 1), old);
-	else
-		notify = !(READ_ONCE16(q->used.flags) & VIRTQ_USED_F_NO_NOTIFY);
-	if (notify) {
-		vdev_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, q->index);
-		q->notifies++;
-	} else {
-		q->suppressed++;
-	}
+	virtq_publish(d, q, 0);
 
 	/* Poll the used index; the clock (an MMIO read) only every 32 rounds. */
 	uint64_t start = clock_ns();

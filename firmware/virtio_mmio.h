@@ -162,6 +162,12 @@ uint32_t vdev_config32(const struct vdev *d, uint32_t off);
 uint8_t vdev_config8(const struct vdev *d, uint32_t off);
 bool vdev_config64(const struct vdev *d, uint32_t off, uint64_t *v);
 
+/* Make the chain at descriptor head the next avail ring entry of q and publish it (with
+ * EVENT_IDX, used_event = last_used first, so its completion interrupts); then notify the
+ * device unless it asked not to be (EVENT_IDX avail_event, or NO_NOTIFY), counted in
+ * q->notifies or q->suppressed. */
+void virtq_publish(struct vdev *d, struct virtq *q, uint16_t head);
+
 /* Post one request (n buffers) on queue q, using an indirect table if indirect (the device
  * must have negotiated VIRTIO_F_INDIRECT_DESC), and notify the device unless it asked not to
  * be. Then wait up to timeout_ns for it to be used; *used_len gets the bytes written.

@@ -14,12 +14,6 @@ void vq_pattern_init(void)
 	}
 }
 
-/* vring_need_event from the virtio spec. */
-static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
-{
-	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
-}
-
 void vq_post(struct vdev *d, unsigned qi, uint16_t desc, void *buf, uint32_t len)
 {
 	struct virtq *q = d->vq[qi];
@@ -27,24 +21,7 @@ void vq_post(struct vdev *d, unsigned qi, uint16_t desc, void *buf, uint32_t len
 	q->desc[desc].len = len;
 	q->desc[desc].flags = VIRTQ_DESC_F_WRITE;
 	q->desc[desc].next = 0;
-	uint16_t old = q->avail.idx;
-	q->avail.ring[old % q->num] = desc;
-	if (vdev_has(d, VIRTIO_F_EVENT_IDX))
-		WRITE_ONCE16(q->avail.used_event, q->last_used);
-	wmb(); /* descriptor and ring entry before the index */
-	WRITE_ONCE16(q->avail.idx, (uint16_t)(old + 1));
-	mb(); /* the index before reading the device's suppression state */
-	bool notify;
-	if (vdev_has(d, VIRTIO_F_EVENT_IDX))
-		notify = need_event(READ_ONCE16(q->used.avail_event), (uint16_t)(old + 1), old);
-	else
-		notify = !(READ_ONCE16(q->used.flags) & VIRTQ_USED_F_NO_NOTIFY);
-	if (notify) {
-		vdev_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, q->index);
-		q->notifies++;
-	} else {
-		q->suppressed++;
-	}
+	virtq_publish(d, q, desc);
 }
 
 bool vq_take(struct vdev *d, unsigned qi, uint32_t *id, uint32_t *len)

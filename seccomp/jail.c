@@ -310,6 +310,25 @@ static int enable_controller(const char *root, const char *dir, const char *ctl,
 	}
 }
 
+/* Write value (if not empty) to dir's CONTROLLER.max, the controller enabled down from root. */
+static int cgroup_limit(const char *root, const char *dir, const char *controller,
+			const char *value, struct errbuf *err)
+{
+	char path[JAIL_PATH_MAX + 64];
+	int rc;
+
+	if (!value[0])
+		return 0;
+	rc = enable_controller(root, dir, controller, err);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s.max", dir, controller);
+	rc = write_file(path, value);
+	if (rc < 0)
+		return err_sys(err, rc, "jail: cgroup: write \"%s\" to %s", value, path);
+	return 0;
+}
+
 /* Create the cgroup and write its limits (in the parent, before the fork). */
 static int cgroup_setup(const struct jail_config *jc, struct cgroup_state *cg, struct errbuf *err)
 {
@@ -351,28 +370,8 @@ static int cgroup_setup(const struct jail_config *jc, struct cgroup_state *cg, s
 	if (!is_cgroup2(cg->dir))
 		return err_set(err, -ENOTSUP, "jail: cgroup: %s is not a cgroup v2 directory",
 			       cg->dir);
-
-	if (jc->cpu_max[0]) {
-		rc = enable_controller(root, cg->dir, "cpu", err);
-		if (rc < 0)
-			return rc;
-		snprintf(path, sizeof(path), "%s/cpu.max", cg->dir);
-		rc = write_file(path, jc->cpu_max);
-		if (rc < 0)
-			return err_sys(err, rc, "jail: cgroup: write \"%s\" to %s", jc->cpu_max,
-				       path);
-	}
-	if (jc->memory_max[0]) {
-		rc = enable_controller(root, cg->dir, "memory", err);
-		if (rc < 0)
-			return rc;
-		snprintf(path, sizeof(path), "%s/memory.max", cg->dir);
-		rc = write_file(path, jc->memory_max);
-		if (rc < 0)
-			return err_sys(err, rc, "jail: cgroup: write \"%s\" to %s", jc->memory_max,
-				       path);
-	}
-	return 0;
+	rc = cgroup_limit(root, cg->dir, "cpu", jc->cpu_max, err);
+	return rc < 0 ? rc : cgroup_limit(root, cg->dir, "memory", jc->memory_max, err);
 }
 
 /* In the child: move this process ("0": the writer) into the cgroup. */

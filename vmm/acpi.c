@@ -8,6 +8,7 @@
 
 #include "aml.h"
 #include "layout.h"
+#include "util.h"
 #include "vm.h"
 
 #define OEM_ID	      "MICROV"
@@ -181,16 +182,6 @@ static uint64_t align_up(uint64_t v)
 	return (v + TABLE_ALIGN - 1) & ~(uint64_t)(TABLE_ALIGN - 1);
 }
 
-static uint8_t checksum(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint8_t sum = 0;
-
-	for (size_t i = 0; i < n; i++)
-		sum = (uint8_t)(sum + b[i]);
-	return (uint8_t)(0 - sum);
-}
-
 /* Fill a header; the checksum is set by sdt_finish once the table is complete. */
 static void sdt_init(struct sdt_header *h, const char sig[4], size_t len, uint8_t rev)
 {
@@ -210,7 +201,7 @@ static void sdt_finish(void *table)
 	struct sdt_header *h = table;
 
 	h->checksum = 0;
-	h->checksum = checksum(table, h->length);
+	h->checksum = byte_checksum(table, h->length);
 }
 
 static int check_config(const struct acpi_config *c, struct errbuf *err)
@@ -258,20 +249,27 @@ static void hex_name(char out[5], char prefix, unsigned i)
 	out[4] = '\0';
 }
 
+/* Open Device (name) { Name (_HID, "hid") Name (_UID, uid) ... }; returns the mark for
+ * aml_device_end. */
+static size_t device_begin(struct aml_buf *b, const char *name, const char *hid, uint64_t uid)
+{
+	size_t dev = aml_device_begin(b, name);
+
+	aml_name_decl(b, "_HID");
+	aml_string(b, hid);
+	aml_name_decl(b, "_UID");
+	aml_integer(b, uid);
+	return dev;
+}
+
 /* Device (Cxxx) { Name (_HID, "ACPI0007") Name (_UID, i) }: the processor object whose _UID
  * matches the MADT's ACPI Processor UID. */
 static void aml_cpu(struct aml_buf *b, unsigned i)
 {
 	char name[5];
-	size_t dev;
 
 	hex_name(name, 'C', i);
-	dev = aml_device_begin(b, name);
-	aml_name_decl(b, "_HID");
-	aml_string(b, "ACPI0007");
-	aml_name_decl(b, "_UID");
-	aml_integer(b, i);
-	aml_device_end(b, dev);
+	aml_device_end(b, device_begin(b, name, "ACPI0007", i));
 }
 
 static void aml_com1(struct aml_buf *b)
@@ -297,11 +295,8 @@ static void aml_virtio(struct aml_buf *b, unsigned i, const struct vm_virtio_win
 	size_t dev, crs;
 
 	hex_name(name, 'V', i);
-	dev = aml_device_begin(b, name);
-	aml_name_decl(b, "_HID");
-	aml_string(b, "LNRO0005"); /* virtio-mmio, as Linux's virtio_mmio driver matches it */
-	aml_name_decl(b, "_UID");
-	aml_integer(b, i);
+	/* LNRO0005: virtio-mmio, as Linux's virtio_mmio driver matches it */
+	dev = device_begin(b, name, "LNRO0005", i);
 	aml_name_decl(b, "_CRS");
 	crs = aml_restemplate_begin(b);
 	aml_res_memory32_fixed(b, true, (uint32_t)w->base, (uint32_t)VIRTIO_MMIO_SIZE);
@@ -316,11 +311,7 @@ static void aml_pvpanic(struct aml_buf *b)
 {
 	size_t dev, crs;
 
-	dev = aml_device_begin(b, "PEVT");
-	aml_name_decl(b, "_HID");
-	aml_string(b, "QEMU0001");
-	aml_name_decl(b, "_UID");
-	aml_integer(b, 0);
+	dev = device_begin(b, "PEVT", "QEMU0001", 0);
 	aml_name_decl(b, "_CRS");
 	crs = aml_restemplate_begin(b);
 	aml_res_io(b, PVPANIC_PORT, PVPANIC_PORT, 1, 1);
@@ -466,8 +457,8 @@ static int build_rsdp(const struct guest_mem *m, const struct placement *p)
 	r.rsdt_address = (uint32_t)p->rsdt;
 	r.length = sizeof(r);
 	r.xsdt_address = p->xsdt;
-	r.checksum = checksum(&r, 20);
-	r.extended_checksum = checksum(&r, sizeof(r));
+	r.checksum = byte_checksum(&r, 20);
+	r.extended_checksum = byte_checksum(&r, sizeof(r));
 	return gmem_write(m, p->rsdp, &r, sizeof(r));
 }
 

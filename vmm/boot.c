@@ -12,21 +12,20 @@
 #include "acpi.h"
 #include "../firmware/pvh.h" /* the PVH structures, shared with the firmware */
 #include "boot_linux.h"
+#include "builtin_images.h"
 #include "elf_loader.h"
 #include "layout.h"
 #include "mptable.h"
 #include "vm.h"
 
-extern const uint8_t builtin_hello_start[], builtin_hello_end[];
-extern const uint8_t builtin_selftest_start[], builtin_selftest_end[];
+#define DECLARE_IMAGE(name) extern const uint8_t builtin_##name##_start[], builtin_##name##_end[];
+BUILTIN_IMAGES(DECLARE_IMAGE)
 
+#define IMAGE_ENTRY(name) {#name, builtin_##name##_start, builtin_##name##_end},
 static const struct builtin_guest {
 	const char *name;
 	const uint8_t *start, *end;
-} builtin_guests[] = {
-    {"hello", builtin_hello_start, builtin_hello_end},
-    {"selftest", builtin_selftest_start, builtin_selftest_end},
-};
+} builtin_guests[] = {BUILTIN_IMAGES(IMAGE_ENTRY)};
 
 const uint8_t *builtin_image(const char *name, size_t *len)
 {

@@ -1,13 +1,17 @@
 /* The built-in guests (firmware ELF images), embedded read-only in the launcher. */
+#include "builtin_images.h"
+
+#define STR_(x) #x
+#define STR(x)	STR_(x)
+
+/* builtin_NAME_start .. builtin_NAME_end: the bytes of FW_DIR/NAME.elf. */
+#define EMBED(name)                                                                                \
+	.balign 16;                                                                                \
+	.globl builtin_##name##_start, builtin_##name##_end;                                       \
+	builtin_##name##_start:                                                                    \
+	.incbin STR(FW_DIR/name.elf);                                                              \
+	builtin_##name##_end:
+
 	.section .rodata.builtin, "a"
-	.balign 16
-	.globl builtin_hello_start, builtin_hello_end
-builtin_hello_start:
-	.incbin "build/firmware/hello.elf"
-builtin_hello_end:
-	.balign 16
-	.globl builtin_selftest_start, builtin_selftest_end
-builtin_selftest_start:
-	.incbin "build/firmware/selftest.elf"
-builtin_selftest_end:
+BUILTIN_IMAGES(EMBED)
 	.section .note.GNU-stack, "", @progbits

@@ -12,15 +12,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "builtin_images.h"
 #include "json.h"
+#include "util.h"
 
 #define PATH_BYTES_MAX 4095U /* PATH_MAX less the NUL */
 #define PARTUUID_MAX   36U
 #define KEYPATH_MAX    320U
 #define DESCRIBE_MAX   256U
 
-/* The guests embedded by vmm/builtin_images.S (FW_PROGS in the Makefile): keep in step. */
-static const char *const builtin_names[] = {"hello", "selftest"};
+#define IMAGE_NAME(name) #name,
+static const char *const builtin_names[] = {BUILTIN_IMAGES(IMAGE_NAME)};
 #define N_BUILTINS (sizeof(builtin_names) / sizeof(builtin_names[0]))
 
 struct ctx {
@@ -369,25 +371,28 @@ static int on_machine(struct ctx *c, unsigned val, const char *path)
 
 /* ---- drives ---- */
 
-static bool valid_drive_id(const char *s)
+/* An id (drive_id, iface_id, vsock_id): 1..max characters of [A-Za-z0-9_-]. */
+static int get_id(const struct ctx *c, unsigned val, const char *path, size_t max, char **out)
 {
-	size_t n = strlen(s);
+	char what[48];
+	size_t n;
+	int rc;
 
-	if (n < 1 || n > CONFIG_DRIVE_ID_MAX)
-		return false;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+	snprintf(what, sizeof(what), "1..%zu characters of [A-Za-z0-9_-]", max);
+	rc = get_str(c, val, path, what, out);
+	if (rc)
+		return rc;
+	n = strlen(*out);
+	if (n < 1 || n > max ||
+	    strspn(*out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+		return expected(c, val, path, what);
+	return 0;
 }
 
 static int on_drive_id(struct ctx *c, unsigned val, const char *path)
 {
-	struct drive_config *d = c->drive;
-	const char *what = "1..20 characters of [A-Za-z0-9_-]";
-	int rc = get_str(c, val, path, what, &d->drive_id);
-
 	c->drive_id_tok = val;
-	if (!rc && !valid_drive_id(d->drive_id))
-		return expected(c, val, path, what);
-	return rc;
+	return get_id(c, val, path, CONFIG_DRIVE_ID_MAX, &c->drive->drive_id);
 }
 
 static int on_path_on_host(struct ctx *c, unsigned val, const char *path)
@@ -495,25 +500,10 @@ static int on_drives(struct ctx *c, unsigned val, const char *path)
 
 /* ---- network-interfaces ---- */
 
-/* 1..max characters of [A-Za-z0-9_-] (drive and interface ids) */
-static bool valid_id(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > max)
-		return false;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
-}
-
 static int on_iface_id(struct ctx *c, unsigned val, const char *path)
 {
-	const char *what = "1..64 characters of [A-Za-z0-9_-]";
-	int rc = get_str(c, val, path, what, &c->net->iface_id);
-
 	c->iface_tok = val;
-	if (!rc && !valid_id(c->net->iface_id, CONFIG_IFACE_ID_MAX))
-		return expected(c, val, path, what);
-	return rc;
+	return get_id(c, val, path, CONFIG_IFACE_ID_MAX, &c->net->iface_id);
 }
 
 /* What the kernel accepts as an interface name (dev_valid_name), within IFNAMSIZ. */
@@ -538,17 +528,6 @@ static int on_host_dev_name(struct ctx *c, unsigned val, const char *path)
 	if (!rc && !valid_ifname(c->net->host_dev_name))
 		return expected(c, val, path, what);
 	return rc;
-}
-
-static int hex_digit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
 }
 
 /* "xx:xx:xx:xx:xx:xx" (either case) into mac; false if malformed. */
@@ -677,12 +656,7 @@ static int on_uds_path(struct ctx *c, unsigned val, const char *path)
 
 static int on_vsock_id(struct ctx *c, unsigned val, const char *path)
 {
-	const char *what = "1..64 characters of [A-Za-z0-9_-]";
-	int rc = get_str(c, val, path, what, &c->cfg->vsock.vsock_id);
-
-	if (!rc && !valid_id(c->cfg->vsock.vsock_id, CONFIG_IFACE_ID_MAX))
-		return expected(c, val, path, what);
-	return rc;
+	return get_id(c, val, path, CONFIG_IFACE_ID_MAX, &c->cfg->vsock.vsock_id);
 }
 
 static const struct key_spec vsock_keys[] = {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "errors.h"
+#include "layout.h"
 
 #define CONFIG_MAX_VCPUS    32U
 #define CONFIG_MIN_MEM_MIB  2U
@@ -19,7 +20,9 @@
 #define CONFIG_IFACE_ID_MAX 64U
 #define CONFIG_IFNAME_MAX   15U /* IFNAMSIZ less the NUL */
 #define CONFIG_UDS_PATH_MAX 96U /* sun_path (108) less "_4294967295" and the NUL */
-#define CONFIG_MAX_VIRTIO   19U /* virtio-mmio windows: GSIs 5..23 (vmm/layout.h) */
+
+/* Virtio devices of all kinds together: each takes one virtio-mmio window and its GSI. */
+#define CONFIG_MAX_VIRTIO VIRTIO_MMIO_MAX
 
 enum cache_type {
 	CACHE_UNSAFE,	 /* FLUSH not offered */

@@ -1,5 +1,4 @@
 /* Confinement steps of the launch: open KVM early, the jailer, and per-thread seccomp filters. */
-#include <errno.h>
 #include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -28,8 +27,6 @@ static int thread_init(struct vm *vm, enum vm_thread_role role, int fd, struct e
 static int inherited[64];
 static int n_inherited = -1;
 
-/* First thing in main: remember the inherited fds. */
-void confine_note_inherited_fds(void);
 void confine_note_inherited_fds(void)
 {
 	n_inherited = jail_list_fds(inherited, 64);
@@ -85,7 +82,6 @@ int launch_confine(struct vm *vm, const struct launch_opts *opts)
 	size_t n = 0;
 	int n_now;
 
-	(void)vm;
 	if (!opts->jail.enabled)
 		return 0;
 	/* Keep what the launcher opened itself: everything open now that was not inherited. */

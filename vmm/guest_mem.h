@@ -2,8 +2,6 @@
 #ifndef MICROVM_GUEST_MEM_H
 #define MICROVM_GUEST_MEM_H
 
-#include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
 struct guest_mem {

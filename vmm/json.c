@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define EXCERPT_MAX 40U /* bytes of a value or lexeme shown in a message */
 
 /* The pass: a recursive descent over the text that rejects anything RFC 8259 does not allow
@@ -35,17 +37,6 @@ static bool is_word_char(unsigned char c)
 {
 	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
 	       c == '+' || c == '-' || c == '_';
-}
-
-static int hex_val(unsigned char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Length of the number/literal-like lexeme at pos (for messages and number checks). */
@@ -197,7 +188,7 @@ static long hex4(const unsigned char *p, size_t n)
 	if (n < 4)
 		return -1;
 	for (i = 0; i < 4; i++) {
-		h = hex_val(p[i]);
+		h = hex_digit(p[i]);
 		if (h < 0)
 			return -1;
 		cp = cp * 16 + h;

@@ -11,7 +11,6 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../devices/device.h"
@@ -19,6 +18,7 @@
 #include "launch_guard.h"
 #include "waiter.h"
 #include "status.h"
+#include "util.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -34,14 +34,6 @@ struct launcher {
 	struct termios saved_tty;
 	bool tty_saved;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static int status_for_errno(int rc, int fallback)
 {
@@ -305,7 +297,7 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 	static struct launcher l;
 	int status;
 
-	l.start_ns = now_ns();
+	l.start_ns = monotonic_ns();
 	l.sig_fd = -1;
 	vm_init(&l.vm, cfg);
 	l.vm.seccomp = !opts->no_seccomp;
@@ -338,7 +330,7 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 		tty_restore(&l);
 		return STATUS_INTERNAL;
 	}
-	l.ready_ns = now_ns();
+	l.ready_ns = monotonic_ns();
 	if (launch_thread_init(&l.vm, VM_THREAD_CONTROL) < 0)
 		vm_request_stop(&l.vm, STATUS_INTERNAL);
 	pthread_barrier_wait(&l.vm.start_barrier);

@@ -20,6 +20,10 @@ struct launch_opts {
  * Errors are printed here, once, with context. */
 int launch(const struct vm_config *cfg, const struct launch_opts *opts);
 
+/* With --jail, first thing in main (before any fd of ours exists): remember the inherited fds,
+ * which launch_confine closes. */
+void confine_note_inherited_fds(void);
+
 /* Before the VM exists: open /dev/kvm, enter the jail's namespaces (fork). Exit status or 0. */
 int launch_prepare(struct vm *vm, const struct launch_opts *opts);
 

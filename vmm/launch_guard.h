@@ -3,8 +3,6 @@
 #ifndef MICROVM_LAUNCH_GUARD_H
 #define MICROVM_LAUNCH_GUARD_H
 
-#include <stdbool.h>
-
 #define LAUNCH_GUARD_MAX_PATHS 4U
 
 /* Main thread, first thing in main (before any blocking open or read): SIGINT, SIGTERM and

@@ -11,7 +11,7 @@
 #define MMIO_HOLE_END	0x100000000ULL
 
 /* Boot structures, all below 1 MiB (the "boot data" area no image may load over). */
-#define BOOT_GDT_ADDR	  0x0500ULL /* 4 entries: null, code64, data, code32 */
+#define BOOT_GDT_ADDR	  0x0500ULL /* 4 entries: null, code32, code64, data */
 #define BOOT_START_INFO	  0x6000ULL /* PVH hvm_start_info */
 #define BOOT_MODLIST_ADDR 0x6200ULL /* PVH hvm_modlist_entry[] (initrd) */
 #define BOOT_MEMMAP_ADDR  0x6400ULL /* PVH hvm_memmap_table_entry[] */

@@ -1,26 +1,18 @@
-/* microvm: command line, start-up sequence, the control thread's wait, and orderly exit. */
+/* microvm: the command line (options and --jail*), loading the config, then launch(). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <termios.h>
 #include <unistd.h>
 
-#include "../devices/device.h"
 #include "../seccomp/jail.h"
-#include "boot.h"
 #include "config.h"
 #include "launch.h"
 #include "launch_guard.h"
 #include "probe.h"
 #include "status.h"
-#include "vcpu.h"
-#include "vm.h"
 
 static const char usage_text[] =
     "usage: microvm [OPTIONS] CONFIG.json\n"
@@ -37,8 +29,6 @@ static const char usage_text[] =
     "Exit status: the guest's (0-63) via the exit port, 0 on guest reset; 64 usage,\n"
     "65 config, 66 image, 67 KVM, 70 internal, 72 triple fault, 73 emulation error,\n"
     "74 seccomp violation, 75 jail, 128+N killed by signal N.\n";
-
-void confine_note_inherited_fds(void);
 
 /* fds 0, 1 and 2 that the caller left closed are opened on /dev/null: the guest's output, the
  * launcher's messages and reads from stdin then go nowhere, instead of into whatever the

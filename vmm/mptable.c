@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "util.h"
 
 struct mpf_intel {	   /* MP floating pointer structure (spec 4.1) */
 	char signature[4]; /* "_MP_" */
@@ -90,16 +91,6 @@ enum { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
 static_assert(MPTABLE_LEN(MPTABLE_MAX_VCPUS) <= MPTABLE_MAX_SIZE, "MP table fits in 1 KiB");
 static_assert(BOOT_MPTABLE_ADDR + MPTABLE_MAX_SIZE <= BOOT_ACPI_ADDR, "MP table below ACPI");
 
-static uint8_t checksum(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint8_t sum = 0;
-
-	for (size_t i = 0; i < n; i++)
-		sum = (uint8_t)(sum + b[i]);
-	return (uint8_t)(0 - sum);
-}
-
 /* Append one entry at *off in t and count it. */
 static void put(uint8_t *t, size_t *off, uint16_t *count, const void *e, size_t n)
 {
@@ -182,13 +173,13 @@ int mptable_build(const struct guest_mem *m, unsigned n_vcpus, struct errbuf *er
 	memcpy(mpc->product, "MICROVM     ", 12);
 	mpc->count = count;
 	mpc->lapic = (uint32_t)LAPIC_ADDR;
-	mpc->checksum = checksum(mpc, mpc->length);
+	mpc->checksum = byte_checksum(mpc, mpc->length);
 
 	memcpy(mpf->signature, "_MP_", 4);
 	mpf->physptr = (uint32_t)(BOOT_MPTABLE_ADDR + sizeof(*mpf));
 	mpf->length = 1;
 	mpf->specrev = 4;
-	mpf->checksum = checksum(mpf, sizeof(*mpf));
+	mpf->checksum = byte_checksum(mpf, sizeof(*mpf));
 
 	if (gmem_write(m, BOOT_MPTABLE_ADDR, t, sizeof(t)) < 0)
 		return err_set(err, -EFAULT, "mptable: guest RAM does not cover 0x%llx-0x%llx",

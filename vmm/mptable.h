@@ -3,8 +3,6 @@
 #ifndef MICROVM_MPTABLE_H
 #define MICROVM_MPTABLE_H
 
-#include <stdint.h>
-
 #include "errors.h"
 #include "guest_mem.h"
 

@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "boot_linux.h"
 #include "layout.h"
 #include "status.h"
+#include "util.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -214,7 +214,7 @@ static bool probe_speed(struct vcpu *v, struct vcpu_boot *boot)
 				       0xE6,
 				       EXIT_PORT,
 				       0xF4};
-	struct timespec t0, t1;
+	uint64_t t0;
 	double us, mips;
 
 	boot->entry = PROBE_LOOP_CODE;
@@ -223,13 +223,12 @@ static bool probe_speed(struct vcpu *v, struct vcpu_boot *boot)
 		printf("guest-cpu: unknown (setup failed)\n");
 		return false;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = monotonic_ns();
 	if (ioctl(v->fd, KVM_RUN, 0) < 0 || v->run->exit_reason != KVM_EXIT_IO) {
 		printf("guest-cpu: unknown (the timing loop did not finish)\n");
 		return false;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
+	us = (double)(monotonic_ns() - t0) / 1e3;
 	mips = 2.0 * PROBE_LOOP_ITERS / (us > 0 ? us : 1);
 	printf("guest-cpu: %s (%.1f M instructions/s at CPL0)\n",
 	       mips >= PROBE_NATIVE_MIPS ? "native" : "emulated", mips);

@@ -12,9 +12,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "status.h"
-#include "vcpu.h"
-
 struct kvm_cap_need {
 	int cap;
 	const char *name;
@@ -174,21 +171,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *err)
 	if (vm->stop_efd < 0)
 		return err_sys(err, -errno, "eventfd");
 	return 0;
-}
-
-void vm_destroy(struct vm *vm)
-{
-	evloop_destroy(&vm->loop);
-	if (vm->mem.host)
-		munmap(vm->mem.host, vm->mem.ram_size);
-	if (vm->stop_efd >= 0)
-		close(vm->stop_efd);
-	if (vm->vm_fd >= 0)
-		close(vm->vm_fd);
-	if (vm->kvm_fd >= 0)
-		close(vm->kvm_fd);
-	vm->mem.host = NULL;
-	vm->stop_efd = vm->vm_fd = vm->kvm_fd = -1;
 }
 
 static int io_add(struct io_region *tab, unsigned *n, uint64_t base, uint64_t len, io_handler_fn fn,

@@ -74,13 +74,13 @@ struct vm {
 	struct vm_stats_entry stats[VM_MAX_STATS];
 	unsigned n_stats;
 
-	struct evloop loop; /* run by the event thread (the main thread) */
+	struct evloop loop; /* run by the event thread */
 
 	unsigned n_vcpus;
 	struct vcpu *vcpus;
 
 	int stop_status; /* -1 while running; set once by vm_request_stop */
-	int stop_efd;	 /* eventfd written by vm_request_stop; the main thread waits on it */
+	int stop_efd;	 /* eventfd written by vm_request_stop; the control thread waits on it */
 	bool seccomp;	 /* install filters (false only with --no-seccomp) */
 
 	/* Called first on every VM thread (the launcher installs the role's seccomp filter);
@@ -100,7 +100,6 @@ int vm_open_kvm(struct vm *vm, struct errbuf *err);
  * in memslots around the MMIO hole, the event loop and the stop eventfd. No vCPUs, no image.
  * Calls vm_init first unless vm_init(vm, cfg) was already called. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *err);
-void vm_destroy(struct vm *vm);
 
 /* Route a trapped access to the region that holds it; false if none does. */
 bool vm_dispatch_pio(struct vm *vm, uint64_t port, void *data, uint32_t len, bool is_write);

@@ -60,7 +60,7 @@ int waiter_fork(bool seccomp)
 {
 	sigset_t set, old;
 	int pfd[2], sfd;
-	pid_t pid, parent;
+	pid_t pid;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
@@ -69,7 +69,6 @@ int waiter_fork(bool seccomp)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &old);
-	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		int rc = -errno;
@@ -89,7 +88,6 @@ int waiter_fork(bool seccomp)
 			dprintf(2, "microvm: waiter: %s\n", err.msg);
 		waiter_main(pid, pfd[0], sfd);
 	}
-	(void)parent;
 	close(pfd[0]);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return pfd[1];

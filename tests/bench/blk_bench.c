@@ -31,6 +31,7 @@
 
 #include "devices/device.h"
 #include "devices/virtio_blk.h"
+#include "vmm/util.h"
 #include "vmm/vm.h"
 
 #define FILE_BYTES  (256ULL << 20)
@@ -47,14 +48,6 @@
 #define GPA_HDR	   0x130000ULL /* 16 bytes per slot */
 #define GPA_STATUS 0x138000ULL /* 1 byte per slot */
 #define GPA_DATA   0x200000ULL /* BLOCK bytes per slot */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 
@@ -132,14 +125,14 @@ static int make_file(char *path, size_t cap)
 static void run_floor(int fd, double seconds, struct samples *s)
 {
 	static uint8_t buf[BLOCK] __attribute__((aligned(4096)));
-	uint64_t start = now_ns(), end = start + (uint64_t)(seconds * 1e9), t = start;
+	uint64_t start = monotonic_ns(), end = start + (uint64_t)(seconds * 1e9), t = start;
 
 	while (t < end) {
 		uint64_t t0 = t;
 
 		if (pread(fd, buf, BLOCK, (off_t)(rand_block() * BLOCK)) != BLOCK)
 			abort();
-		t = now_ns();
+		t = monotonic_ns();
 		sample_add(s, t - t0);
 	}
 	s->elapsed_ns = t - start;
@@ -222,7 +215,7 @@ static void submit(struct driver *d, unsigned slot)
 	desc[2] = (struct vring_desc){GPA_STATUS + slot, 1, VRING_DESC_F_WRITE, 0};
 	*ring16(d, GPA_AVAIL + 4 + 2 * (d->avail_idx % QSIZE)) = (uint16_t)(3 * slot);
 	d->avail_idx++;
-	d->submitted_at[slot] = now_ns();
+	d->submitted_at[slot] = monotonic_ns();
 }
 
 /* Publish avail idx and kick unless the device's avail_event says it will look anyway. */
@@ -266,7 +259,7 @@ static uint16_t wait_used(struct driver *d)
 
 static void run_device(struct driver *d, unsigned qd, double seconds, struct samples *s)
 {
-	uint64_t start = now_ns(), end = start + (uint64_t)(seconds * 1e9), t = start;
+	uint64_t start = monotonic_ns(), end = start + (uint64_t)(seconds * 1e9), t = start;
 	uint16_t old = d->avail_idx;
 	bool more = true;
 	unsigned inflight = qd;
@@ -279,7 +272,7 @@ static void run_device(struct driver *d, unsigned qd, double seconds, struct sam
 		uint16_t u = wait_used(d);
 
 		old = d->avail_idx;
-		t = now_ns();
+		t = monotonic_ns();
 		more = more && t < end;
 		for (; d->last_used != u; d->last_used++) {
 			uint32_t head;

@@ -39,6 +39,7 @@
 
 #include "devices/device.h"
 #include "devices/virtio_net.h"
+#include "vmm/util.h"
 #include "vmm/vm.h"
 
 #define TAP	 "mvbench0"
@@ -51,14 +52,6 @@
 
 static double seconds;
 static const unsigned sizes[] = {64, 1500};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static void report(const char *what, unsigned size, uint64_t frames, uint64_t ns, const char *x)
 {
@@ -151,14 +144,14 @@ static void floor_tx(int tap, unsigned size)
 	uint8_t f[1600];
 	struct virtio_net_hdr_v1 h = {0};
 	struct iovec v[2] = {{&h, 12}, {f, size}};
-	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9), n = 0, t = t0;
+	uint64_t t0 = monotonic_ns(), end = t0 + (uint64_t)(seconds * 1e9), n = 0, t = t0;
 
 	frame_fill(f, size);
 	while (t < end) {
 		for (unsigned i = 0; i < 64; i++)
 			if (writev(tap, v, 2) == (ssize_t)(12 + size))
 				n++;
-		t = now_ns();
+		t = monotonic_ns();
 	}
 	report("tap writev floor", size, n, t - t0, "");
 }
@@ -171,14 +164,14 @@ static void floor_rx(int tap, int pkt, unsigned size)
 	pthread_t th;
 
 	pthread_create(&th, NULL, send_loop, &s);
-	t0 = now_ns();
+	t0 = monotonic_ns();
 	t = t0;
 	while (t - t0 < (uint64_t)(seconds * 1e9)) {
 		struct pollfd p = {.fd = tap, .events = POLLIN};
 
 		if (poll(&p, 1, 100) == 1 && read(tap, buf, sizeof(buf)) > 0)
 			n++;
-		t = now_ns();
+		t = monotonic_ns();
 	}
 	atomic_store(&s.stop, true);
 	pthread_join(th, NULL);
@@ -314,7 +307,7 @@ static void wait_irq(struct drv *d, unsigned qi, int ms)
 /* Guest TX: keep INFLIGHT frames queued, reclaim and refill. */
 static void device_tx(struct drv *d, unsigned size)
 {
-	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9), n = 0, t = t0;
+	uint64_t t0 = monotonic_ns(), end = t0 + (uint64_t)(seconds * 1e9), n = 0, t = t0;
 	uint16_t free_slots[QSIZE];
 	unsigned nfree = 0;
 	char x[80];
@@ -339,7 +332,7 @@ static void device_tx(struct drv *d, unsigned size)
 		}
 		if (!nfree)
 			wait_irq(d, 1, 100);
-		t = now_ns();
+		t = monotonic_ns();
 	}
 	for (uint32_t id, len; d->q[1].avail_idx != d->q[1].last_used;)
 		if (!take(d, 1, &id, &len))
@@ -365,7 +358,7 @@ static void device_rx(struct drv *d, int pkt, unsigned size)
 	publish(d, 0, old);
 	d->kicks = d->irqs = 0;
 	pthread_create(&th, NULL, send_loop, &s);
-	t0 = now_ns();
+	t0 = monotonic_ns();
 	t = t0;
 	while (t - t0 < (uint64_t)(seconds * 1e9)) {
 		uint32_t id, len;
@@ -380,7 +373,7 @@ static void device_rx(struct drv *d, int pkt, unsigned size)
 			publish(d, 0, old);
 		else
 			wait_irq(d, 0, 100);
-		t = now_ns();
+		t = monotonic_ns();
 	}
 	atomic_store(&s.stop, true);
 	pthread_join(th, NULL);

@@ -1,5 +1,5 @@
 /* Host-driven virtio-vsock benchmark: stream throughput both ways vs a unix socketpair. */ // clang-format off
-// SOURCES: devices/virtio_vsock.c devices/vsock_proto.c devices/virtio_mmio.c devices/virtqueue.c devices/device.c vmm/vm.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio_vsock.c devices/vsock_proto.c devices/virtio_mmio.c devices/virtqueue.c devices/device.c vmm/vm.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c vmm/launch_guard.c
 // clang-format on
 /*
  * As blk_bench: a driver thread (main) plays the guest on real guest memory (vm_create), sets
@@ -32,6 +32,7 @@
 
 #include "devices/device.h"
 #include "devices/virtio_vsock.h"
+#include "vmm/util.h"
 #include "vmm/vm.h"
 
 #define QSIZE	   256U
@@ -48,14 +49,6 @@
 #define GPA_TXHDR   0x180000ULL /* 64 bytes per TX slot */
 #define GPA_TXDATA  0x200000ULL /* one CHUNK shared by every RW packet */
 #define GPA_RX	    0x400000ULL /* NRX buffers of RXB bytes */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static double seconds;
 static char uds[64];
@@ -85,13 +78,13 @@ static void floor_case(void)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		return;
 	pthread_create(&t, NULL, drain, &sv[1]);
-	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9);
-	while (now_ns() < end)
+	uint64_t t0 = monotonic_ns(), end = t0 + (uint64_t)(seconds * 1e9);
+	while (monotonic_ns() < end)
 		if (write(sv[0], buf, sizeof(buf)) < 0)
 			break;
 	shutdown(sv[0], SHUT_WR);
 	pthread_join(t, &res);
-	double s = (double)(now_ns() - t0) / 1e9;
+	double s = (double)(monotonic_ns() - t0) / 1e9;
 	printf("vsock_bench: %-28s %8.0f MB/s\n", "unix socketpair floor",
 	       (double)*(uint64_t *)res / s / 1e6);
 	free(res);
@@ -342,7 +335,7 @@ static void *host_writer(void *arg)
 		return NULL;
 	while (n < sizeof(line) - 1 && read(p->fd, line + n, 1) == 1 && line[n] != '\n')
 		n++;
-	p->t0 = now_ns();
+	p->t0 = monotonic_ns();
 	while (!atomic_load(&p->stop)) {
 		ssize_t r = write(p->fd, buf, sizeof(buf));
 
@@ -362,10 +355,10 @@ static void *host_reader(void *arg)
 	int c = accept(p->fd, NULL, NULL);
 	ssize_t r;
 
-	p->t0 = now_ns();
+	p->t0 = monotonic_ns();
 	while ((r = read(c, buf, sizeof(buf))) > 0)
 		p->bytes += (uint64_t)r;
-	p->t1 = now_ns();
+	p->t1 = monotonic_ns();
 	close(c);
 	return NULL;
 }
@@ -391,7 +384,7 @@ static void case_host_to_guest(struct drv *d)
 	d->peer_port = h.src_port;
 	d->fwd_cnt = d->fwd_told = d->tx_cnt = 0;
 	tx_send(d, VIRTIO_VSOCK_OP_RESPONSE, 0);
-	t0 = now_ns();
+	t0 = monotonic_ns();
 	end = t0 + (uint64_t)(seconds * 1e9);
 	d->kicks = d->irqs = 0;
 	for (;;) {
@@ -406,10 +399,10 @@ static void case_host_to_guest(struct drv *d)
 		} else if (h.op == VIRTIO_VSOCK_OP_SHUTDOWN || h.op == VIRTIO_VSOCK_OP_RST) {
 			break;
 		}
-		if (now_ns() > end)
+		if (monotonic_ns() > end)
 			atomic_store(&p.stop, true);
 	}
-	double s = (double)(now_ns() - t0) / 1e9;
+	double s = (double)(monotonic_ns() - t0) / 1e9;
 	printf("vsock_bench: %-28s %8.0f MB/s  (%.0f packets/s, %.2f kicks %.2f irqs per packet)\n",
 	       "host->guest 64KiB buffers", (double)got / s / 1e6, (double)got / CHUNK / s,
 	       (double)d->kicks / ((double)got / CHUNK), (double)d->irqs / ((double)got / CHUNK));
@@ -440,9 +433,9 @@ static void case_guest_to_host(struct drv *d)
 	do
 		rx_next(d, &h);
 	while (h.op != VIRTIO_VSOCK_OP_RESPONSE);
-	uint64_t end = now_ns() + (uint64_t)(seconds * 1e9), pkts = 0;
+	uint64_t end = monotonic_ns() + (uint64_t)(seconds * 1e9), pkts = 0;
 	d->kicks = d->irqs = 0;
-	while (now_ns() < end) {
+	while (monotonic_ns() < end) {
 		uint32_t credit = d->peer_buf_alloc - (d->tx_cnt - d->peer_fwd_cnt);
 		uint16_t old = d->q[1].avail_idx;
 		unsigned n = 0;

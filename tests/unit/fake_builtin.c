@@ -1,5 +1,7 @@
 /* Test double for the embedded firmware images (the real ones are linked from assembly). */
 #include <stdint.h>
 
-const uint8_t builtin_hello_start[1], builtin_hello_end[1];
-const uint8_t builtin_selftest_start[1], builtin_selftest_end[1];
+#include "vmm/builtin_images.h"
+
+#define FAKE_IMAGE(name) const uint8_t builtin_##name##_start[1], builtin_##name##_end[1];
+BUILTIN_IMAGES(FAKE_IMAGE)

@@ -7,7 +7,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -22,69 +21,8 @@
 
 #include "devices/device.h"
 #include "devices/virtio_blk.h"
-#include "vmm/vm.h"
 #include "tests/unit/unit.h"
-
-/* ---- Test doubles of the VM services. ---- */
-
-static struct vm vm;
-static char cmdline[512];
-struct ioev {
-	uint64_t addr, datamatch;
-	int fd;
-};
-static struct ioev ioev[8];
-static unsigned n_ioev;
-
-int vm_alloc_virtio_window(struct vm *v, uint64_t *base, uint32_t *gsi)
-{
-	if (v->n_virtio >= VIRTIO_MMIO_MAX)
-		return -ENOSPC;
-	*base = VIRTIO_MMIO_BASE + v->n_virtio * VIRTIO_MMIO_SIZE;
-	*gsi = VIRTIO_MMIO_GSI_BASE + v->n_virtio;
-	v->virtio[v->n_virtio++] = (struct vm_virtio_window){*base, *gsi};
-	return 0;
-}
-
-int vm_add_mmio(struct vm *v, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
-{
-	v->mmio[v->n_mmio++] = (struct io_region){base, len, fn, opaque};
-	return 0;
-}
-
-int vm_add_stats(struct vm *v, const char *name, stats_fn fn, void *opaque)
-{
-	snprintf(v->stats[v->n_stats].name, sizeof(v->stats[0].name), "%s", name);
-	v->stats[v->n_stats].fn = fn;
-	v->stats[v->n_stats++].opaque = opaque;
-	return 0;
-}
-
-int vm_irqfd(struct vm *v, int fd, uint32_t gsi, bool assign)
-{
-	(void)v, (void)fd, (void)gsi, (void)assign;
-	return 0;
-}
-
-int vm_ioeventfd(struct vm *v, uint64_t addr, uint32_t len, uint64_t datamatch, int fd, bool assign)
-{
-	(void)v, (void)len;
-	if (assign && n_ioev < 8)
-		ioev[n_ioev++] = (struct ioev){addr, datamatch, fd};
-	if (!assign)
-		n_ioev = 0;
-	return 0;
-}
-
-int vm_cmdline_append(struct vm *v, const char *s)
-{
-	(void)v;
-	if (strlen(cmdline) + strlen(s) + 2 > sizeof(cmdline))
-		return -E2BIG;
-	strcat(cmdline, " ");
-	strcat(cmdline, s);
-	return 0;
-}
+#include "tests/unit/vdev_harness.h"
 
 /* ---- Helpers. ---- */
 
@@ -675,34 +613,6 @@ static void test_block_device(void)
 
 /* ---- The whole path: registry -> create -> transport -> ring -> file. ---- */
 
-static uint8_t *ram;
-
-static uint32_t rd(unsigned dev, uint64_t off)
-{
-	uint32_t v = 0;
-
-	vm.mmio[dev].fn(vm.mmio[dev].opaque, off, &v, 4, false);
-	return v;
-}
-
-static void wr(unsigned dev, uint64_t off, uint32_t v)
-{
-	vm.mmio[dev].fn(vm.mmio[dev].opaque, off, &v, 4, true);
-}
-
-static void loop_dispatch(void)
-{
-	struct epoll_event evs[16];
-	int n;
-
-	while ((n = epoll_wait(vm.loop.epfd, evs, 16, 0)) > 0)
-		for (int i = 0; i < n; i++) {
-			struct evloop_handler *h = evs[i].data.ptr;
-
-			h->fn(h, evs[i].events);
-		}
-}
-
 static void put_desc(uint64_t gpa, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
 	struct vring_desc d = {addr, len, flags, next};
@@ -728,29 +638,29 @@ static void test_create_and_ring_path(void)
 	CHECK(strcmp(vm.stats[0].name, "virtio-blk:rootfs") == 0);
 	CHECK(strcmp(vm.stats[1].name, "virtio-blk:data") == 0);
 	CHECK_STR_CONTAINS(cmdline, "root=/dev/vda rw");
-	CHECK_EQ(rd(0, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
-	CHECK_EQ(rd(1, VIRTIO_MMIO_CONFIG), DISK_SECTORS); /* capacity, low dword */
-	wr(1, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	CHECK(rd(1, VIRTIO_MMIO_DEVICE_FEATURES) & (1U << VIRTIO_BLK_F_RO));
+	CHECK_EQ(mmio_rd(0, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
+	CHECK_EQ(mmio_rd(1, VIRTIO_MMIO_CONFIG), DISK_SECTORS); /* capacity, low dword */
+	mmio_wr(1, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	CHECK(mmio_rd(1, VIRTIO_MMIO_DEVICE_FEATURES) & (1U << VIRTIO_BLK_F_RO));
 
 	/* Drive 0: negotiate, one queue of 16 with indirect descriptors, read sector 5. */
-	wr(0, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	wr(0, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	wr(0, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr(0, VIRTIO_MMIO_DRIVER_FEATURES, 1U << VIRTIO_RING_F_INDIRECT_DESC);
-	wr(0, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr(0, VIRTIO_MMIO_DRIVER_FEATURES, 1);
-	wr(0, VIRTIO_MMIO_STATUS, 0xB);
-	CHECK_EQ(rd(0, VIRTIO_MMIO_STATUS), 0xB);
-	wr(0, VIRTIO_MMIO_QUEUE_SEL, 0);
-	CHECK_EQ(rd(0, VIRTIO_MMIO_QUEUE_NUM_MAX), BLK_QUEUE_SIZE);
-	wr(0, VIRTIO_MMIO_QUEUE_NUM, 16);
-	wr(0, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1000);
-	wr(0, VIRTIO_MMIO_QUEUE_AVAIL_LOW, 0x2000);
-	wr(0, VIRTIO_MMIO_QUEUE_USED_LOW, 0x3000);
-	wr(0, VIRTIO_MMIO_QUEUE_READY, 1);
-	wr(0, VIRTIO_MMIO_STATUS, 0xF);
-	CHECK_EQ(n_ioev, 1);
+	mmio_wr(0, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	mmio_wr(0, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	mmio_wr(0, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	mmio_wr(0, VIRTIO_MMIO_DRIVER_FEATURES, 1U << VIRTIO_RING_F_INDIRECT_DESC);
+	mmio_wr(0, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	mmio_wr(0, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	mmio_wr(0, VIRTIO_MMIO_STATUS, 0xB);
+	CHECK_EQ(mmio_rd(0, VIRTIO_MMIO_STATUS), 0xB);
+	mmio_wr(0, VIRTIO_MMIO_QUEUE_SEL, 0);
+	CHECK_EQ(mmio_rd(0, VIRTIO_MMIO_QUEUE_NUM_MAX), BLK_QUEUE_SIZE);
+	mmio_wr(0, VIRTIO_MMIO_QUEUE_NUM, 16);
+	mmio_wr(0, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1000);
+	mmio_wr(0, VIRTIO_MMIO_QUEUE_AVAIL_LOW, 0x2000);
+	mmio_wr(0, VIRTIO_MMIO_QUEUE_USED_LOW, 0x3000);
+	mmio_wr(0, VIRTIO_MMIO_QUEUE_READY, 1);
+	mmio_wr(0, VIRTIO_MMIO_STATUS, 0xF);
+	CHECK_EQ(ioev_count(), 1);
 	CHECK_EQ(ioev[0].addr, VIRTIO_MMIO_BASE + 0x50);
 
 	struct virtio_blk_outhdr h = hdr(VIRTIO_BLK_T_IN, 5);
@@ -773,14 +683,10 @@ static void test_create_and_ring_path(void)
 	uint8_t want[512];
 	file_read(path_rw, 5 * 512, want, 512);
 	CHECK(memcmp(ram + 0x9000, want, 512) == 0);
-	CHECK_EQ(rd(0, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	CHECK_EQ(mmio_rd(0, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
 
 	/* Stats of drive 0. */
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	vm.stats[0].fn(vm.stats[0].opaque, f);
-	fclose(f);
+	char *buf = dev_stats(0);
 	CHECK_STR_CONTAINS(buf, "\"notify_ioeventfd\":1,\"notify_mmio_exits\":0,\"irqs\":1,"
 				"\"requests\":1,\"read_bytes\":512,\"write_bytes\":0,\"errors\":0,"
 				"\"in\":1,\"out\":0");
@@ -788,14 +694,14 @@ static void test_create_and_ring_path(void)
 
 	/* A fatal ring error: NEEDS_RESET and a config interrupt. */
 	__atomic_store_n((uint16_t *)(ram + 0x2002), 40, __ATOMIC_RELEASE);
-	wr(0, VIRTIO_MMIO_QUEUE_NOTIFY, 0); /* this one traps: counted as an MMIO exit */
+	mmio_wr(0, VIRTIO_MMIO_QUEUE_NOTIFY, 0); /* this one traps: counted as an MMIO exit */
 	loop_dispatch();
-	CHECK(rd(0, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
-	CHECK(rd(0, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
+	CHECK(mmio_rd(0, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK(mmio_rd(0, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
 	CHECK_EQ(atomic_load(&((struct virtio_dev *)vm.mmio[0].opaque)->stats.notify_mmio_exits),
 		 1);
-	wr(0, VIRTIO_MMIO_STATUS, 0);
-	CHECK_EQ(n_ioev, 0);
+	mmio_wr(0, VIRTIO_MMIO_STATUS, 0);
+	CHECK_EQ(ioev_count(), 0);
 
 	/* A missing image fails creation with -ENOENT and the config path in the message. */
 	snprintf(missing, sizeof(missing), "%s/missing.img", tmpdir);
@@ -824,10 +730,7 @@ int main(void)
 	snprintf(path_ro, sizeof(path_ro), "%s/ro.img", tmpdir);
 	make_disk(path_rw, DISK_SECTORS * 512);
 	make_disk(path_ro, DISK_SECTORS * 512);
-	ram = calloc(1, 1 << 20);
-	gmem_init(&vm.mem, ram, 1 << 20);
-	if (evloop_init(&vm.loop) < 0)
-		return 1;
+	harness_init();
 	RUN(test_open_errors);
 	RUN(test_features_and_config);
 	RUN(test_read);
@@ -846,7 +749,6 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpdir);
-	evloop_destroy(&vm.loop);
-	free(ram);
+	harness_fini();
 	return unit_summary("test_virtio_blk");
 }

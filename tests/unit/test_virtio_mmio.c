@@ -7,116 +7,14 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 
-#include "devices/virtio_mmio.h"
-#include "vmm/vm.h"
 #include "tests/unit/unit.h"
-
-/* ---- Test doubles of the VM services (vm.h). ---- */
-
-#define RAM_SIZE (1U << 20)
-
-struct ioev {
-	uint64_t addr;
-	uint64_t datamatch;
-	int fd;
-	bool on;
-};
-
-static struct vm vm;
-static struct ioev ioevs[16];
-static int irqfd_gsi[32];
-static int ioeventfd_fail; /* make the next assignment fail with this errno */
-
-int vm_alloc_virtio_window(struct vm *v, uint64_t *base, uint32_t *gsi)
-{
-	if (v->n_virtio >= VIRTIO_MMIO_MAX)
-		return -ENOSPC;
-	*base = VIRTIO_MMIO_BASE + v->n_virtio * VIRTIO_MMIO_SIZE;
-	*gsi = VIRTIO_MMIO_GSI_BASE + v->n_virtio;
-	v->virtio[v->n_virtio++] = (struct vm_virtio_window){*base, *gsi};
-	return 0;
-}
-
-int vm_add_mmio(struct vm *v, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
-{
-	if (v->n_mmio >= VM_MAX_IO_REGIONS)
-		return -ENOSPC;
-	v->mmio[v->n_mmio++] = (struct io_region){base, len, fn, opaque};
-	return 0;
-}
-
-int vm_add_stats(struct vm *v, const char *name, stats_fn fn, void *opaque)
-{
-	if (v->n_stats >= VM_MAX_STATS)
-		return -ENOSPC;
-	snprintf(v->stats[v->n_stats].name, sizeof(v->stats[0].name), "%s", name);
-	v->stats[v->n_stats].fn = fn;
-	v->stats[v->n_stats++].opaque = opaque;
-	return 0;
-}
-
-int vm_irqfd(struct vm *v, int fd, uint32_t gsi, bool assign)
-{
-	(void)v;
-	if (gsi < 32)
-		irqfd_gsi[gsi] = assign ? fd : -1;
-	return 0;
-}
-
-/* KVM semantics: assigning twice is -EEXIST, removing what is not there -ENOENT. */
-int vm_ioeventfd(struct vm *v, uint64_t addr, uint32_t len, uint64_t datamatch, int fd, bool assign)
-{
-	struct ioev *free_slot = NULL;
-
-	(void)v;
-	CHECK_EQ(len, 4);
-	if (assign && ioeventfd_fail) {
-		int e = ioeventfd_fail;
-
-		ioeventfd_fail = 0;
-		return -e;
-	}
-	for (unsigned i = 0; i < 16; i++) {
-		struct ioev *e = &ioevs[i];
-
-		if (e->on && e->addr == addr && e->datamatch == datamatch && e->fd == fd) {
-			if (assign)
-				return -EEXIST;
-			e->on = false;
-			return 0;
-		}
-		if (!e->on && !free_slot)
-			free_slot = e;
-	}
-	if (!assign)
-		return -ENOENT;
-	*free_slot = (struct ioev){addr, datamatch, fd, true};
-	return 0;
-}
-
-static struct ioev *ioev_find(uint64_t addr, uint64_t datamatch)
-{
-	for (unsigned i = 0; i < 16; i++)
-		if (ioevs[i].on && ioevs[i].addr == addr && ioevs[i].datamatch == datamatch)
-			return &ioevs[i];
-	return NULL;
-}
-
-static unsigned ioev_count(void)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < 16; i++)
-		n += ioevs[i].on;
-	return n;
-}
+#include "tests/unit/vdev_harness.h"
 
 /* ---- A dummy device: fills each chain's writable bytes with 0xAB. ---- */
 
@@ -188,37 +86,17 @@ static const struct virtio_dev_ops echo_ops = {
 
 /* ---- The guest's side. ---- */
 
-static uint8_t *ram;
 static uint64_t base;
 
+/* The echo device is the only one: device 0 of the harness. */
 static uint32_t rd(uint64_t off)
 {
-	uint32_t v = 0xdeadbeef;
-
-	vm.mmio[0].fn(vm.mmio[0].opaque, off, &v, 4, false);
-	return v;
+	return mmio_rd(0, off);
 }
 
 static void wr(uint64_t off, uint32_t v)
 {
-	vm.mmio[0].fn(vm.mmio[0].opaque, off, &v, 4, true);
-}
-
-/* Run the event loop until nothing is pending (what the event thread does). */
-static int loop_dispatch(void)
-{
-	struct epoll_event evs[16];
-	int total = 0, n;
-
-	while ((n = epoll_wait(vm.loop.epfd, evs, 16, 0)) > 0) {
-		for (int i = 0; i < n; i++) {
-			struct evloop_handler *h = evs[i].data.ptr;
-
-			h->fn(h, evs[i].events);
-		}
-		total += n;
-	}
-	return total;
+	mmio_wr(0, off, v);
 }
 
 /* QueueNotify as KVM would route it: to the ioeventfd if bound, else a trapped write. */
@@ -1109,12 +987,7 @@ static void test_threads(void)
 
 int main(void)
 {
-	ram = calloc(1, RAM_SIZE);
-	if (!ram || evloop_init(&vm.loop) < 0)
-		return 1;
-	gmem_init(&vm.mem, ram, RAM_SIZE);
-	for (unsigned i = 0; i < 32; i++)
-		irqfd_gsi[i] = -1;
+	harness_init();
 	setup();
 	RUN(test_init);
 	RUN(test_init_failures);
@@ -1138,7 +1011,6 @@ int main(void)
 	RUN(test_queue_registers_gated);
 	RUN(test_linux_sequence);
 	RUN(test_threads);
-	evloop_destroy(&vm.loop);
-	free(ram);
+	harness_fini();
 	return unit_summary("test_virtio_mmio");
 }

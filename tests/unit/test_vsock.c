@@ -601,24 +601,6 @@ static void test_table_full_and_reset(void)
 	proto_down();
 }
 
-/* Dispatch at most max rounds of ready handlers; returns the rounds that had any. */
-static unsigned dispatch_rounds(unsigned max)
-{
-	struct epoll_event evs[16];
-	unsigned rounds = 0;
-	int n;
-
-	while (rounds < max && (n = epoll_wait(vm.loop.epfd, evs, 16, 0)) > 0) {
-		rounds++;
-		for (int i = 0; i < n; i++) {
-			struct evloop_handler *h = evs[i].data.ptr;
-
-			h->fn(h, evs[i].events);
-		}
-	}
-	return rounds;
-}
-
 static void test_listener_out_of_fds(void)
 {
 	struct rlimit old, low;
@@ -641,12 +623,12 @@ static void test_listener_out_of_fds(void)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	memcpy(sa.sun_path, uds, strlen(uds) + 1); /* shorter: vsock_proto_init took it */
 	CHECK_EQ(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK(dispatch_rounds(20) <= 2); /* was: the listener ready for ever (EMFILE) */
+	CHECK(loop_dispatch_rounds(20) <= 2); /* was: the listener ready for ever (EMFILE) */
 	CHECK_EQ(P->n_conns, 0);
 	CHECK(P->timer_on); /* the tick that retries */
 	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
 	vsock_proto_timeouts(P, fake_now);
-	CHECK(dispatch_rounds(20) <= 2);
+	CHECK(loop_dispatch_rounds(20) <= 2);
 	CHECK_EQ(P->n_conns, 1);
 	CHECK_EQ(write(c, "CONNECT 5\n", 10), 10);
 	loop_dispatch();

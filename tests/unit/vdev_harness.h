@@ -3,6 +3,7 @@
 #define MICROVM_VDEV_HARNESS_H
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <linux/virtio_ring.h>
 
 #include "devices/virtio_mmio.h"
+#include "tests/unit/unit.h"
 #include "vmm/vm.h"
 
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -28,7 +30,9 @@ struct ioev {
 	bool on;
 };
 static struct ioev ioev[32];
-static unsigned n_ioev;
+static unsigned n_ioev;	   /* slots of ioev[] ever used; bound ones are on */
+static int irqfd_gsi[32];  /* the irqfd bound to each GSI, -1 for none */
+static int ioeventfd_fail; /* when set, the next assignment fails with this errno */
 
 int vm_alloc_virtio_window(struct vm *v, uint64_t *base, uint32_t *gsi)
 {
@@ -60,21 +64,60 @@ int vm_add_stats(struct vm *v, const char *name, stats_fn fn, void *opaque)
 
 int vm_irqfd(struct vm *v, int fd, uint32_t gsi, bool assign)
 {
-	(void)v, (void)fd, (void)gsi, (void)assign;
+	(void)v;
+	if (gsi < 32)
+		irqfd_gsi[gsi] = assign ? fd : -1;
 	return 0;
 }
 
+/* The bound ioeventfd for (addr, datamatch), or NULL. */
+static struct ioev *ioev_find(uint64_t addr, uint64_t datamatch)
+{
+	for (unsigned i = 0; i < n_ioev; i++)
+		if (ioev[i].on && ioev[i].addr == addr && ioev[i].datamatch == datamatch)
+			return &ioev[i];
+	return NULL;
+}
+
+/* How many ioeventfds are bound. */
+static unsigned ioev_count(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < n_ioev; i++)
+		n += ioev[i].on;
+	return n;
+}
+
+/* KVM semantics: assigning over a bound (addr, datamatch) is -EEXIST, removing a binding that
+ * is not there -ENOENT. The transport binds QueueNotify with 4-byte writes only. */
 int vm_ioeventfd(struct vm *v, uint64_t addr, uint32_t len, uint64_t datamatch, int fd, bool assign)
 {
-	(void)v, (void)len;
-	for (unsigned i = 0; i < n_ioev; i++)
-		if (ioev[i].addr == addr && ioev[i].datamatch == datamatch) {
-			ioev[i].on = assign;
-			ioev[i].fd = fd;
-			return 0;
-		}
-	if (assign && n_ioev < 32)
-		ioev[n_ioev++] = (struct ioev){addr, datamatch, fd, true};
+	struct ioev *e = ioev_find(addr, datamatch);
+	unsigned i = 0;
+
+	(void)v;
+	CHECK_EQ(len, 4);
+	if (!assign) {
+		if (!e || e->fd != fd)
+			return -ENOENT;
+		e->on = false;
+		return 0;
+	}
+	if (ioeventfd_fail) {
+		int rc = -ioeventfd_fail;
+
+		ioeventfd_fail = 0;
+		return rc;
+	}
+	if (e)
+		return -EEXIST;
+	while (i < n_ioev && ioev[i].on)
+		i++;
+	if (i == 32)
+		return -ENOSPC;
+	n_ioev += i == n_ioev;
+	ioev[i] = (struct ioev){addr, datamatch, fd, true};
 	return 0;
 }
 
@@ -95,6 +138,8 @@ static uint8_t *ram;
 
 static void harness_init(void)
 {
+	for (unsigned i = 0; i < 32; i++)
+		irqfd_gsi[i] = -1;
 	ram = calloc(1, RAM_SIZE);
 	gmem_init(&vm.mem, ram, RAM_SIZE);
 	if (evloop_init(&vm.loop) < 0)
@@ -109,7 +154,7 @@ static void harness_fini(void)
 
 static uint32_t mmio_rd(unsigned dev, uint64_t off)
 {
-	uint32_t v = 0;
+	uint32_t v = 0xdeadbeef; /* shows a read the handler did not fill */
 
 	vm.mmio[dev].fn(vm.mmio[dev].opaque, off, &v, 4, false);
 	return v;
@@ -120,18 +165,29 @@ static void mmio_wr(unsigned dev, uint64_t off, uint32_t v)
 	vm.mmio[dev].fn(vm.mmio[dev].opaque, off, &v, 4, true);
 }
 
-/* Run every ready event-loop handler until nothing is ready (the event thread's work). */
-static void loop_dispatch(void)
+/* Run the ready event-loop handlers (the event thread's work), at most max rounds of them;
+ * returns the rounds that had any. */
+static unsigned loop_dispatch_rounds(unsigned max)
 {
 	struct epoll_event evs[16];
+	unsigned rounds = 0;
 	int n;
 
-	while ((n = epoll_wait(vm.loop.epfd, evs, 16, 0)) > 0)
+	while (rounds < max && (n = epoll_wait(vm.loop.epfd, evs, 16, 0)) > 0) {
+		rounds++;
 		for (int i = 0; i < n; i++) {
 			struct evloop_handler *h = evs[i].data.ptr;
 
 			h->fn(h, evs[i].events);
 		}
+	}
+	return rounds;
+}
+
+/* Run every ready event-loop handler until nothing is ready. */
+static void loop_dispatch(void)
+{
+	loop_dispatch_rounds(UINT_MAX);
 }
 
 /* Like loop_dispatch, but wait up to ms for the first event. */
