@@ -21,6 +21,7 @@
 
 #include "../vmm/vm.h"
 #include "device.h"
+#include "../vmm/status.h"
 
 _Static_assert(offsetof(struct virtio_blk_config, capacity) == 0, "virtio_blk_config");
 _Static_assert(offsetof(struct virtio_blk_config, seg_max) == 12, "virtio_blk_config");
@@ -434,8 +435,9 @@ int blk_open(struct virtio_blk *b, const struct drive_config *dc, unsigned index
 		     (b->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (b->fd < 0) {
 		rc = errno;
-		return err_set(err, open_errno(rc), "drives[%u].path_on_host: %s: %s", index,
-			       dc->path_on_host, strerror(rc));
+		return err_class(err, STATUS_IMAGE,
+				 err_set(err, open_errno(rc), "drives[%u].path_on_host: %s: %s",
+					 index, dc->path_on_host, strerror(rc)));
 	}
 	rc = backing_size(b->fd, &size);
 	if (rc == 0 && fcntl(b->fd, F_SETFL, 0) < 0)
@@ -443,9 +445,10 @@ int blk_open(struct virtio_blk *b, const struct drive_config *dc, unsigned index
 	if (rc < 0) {
 		close(b->fd);
 		b->fd = -1;
-		return err_set(err, rc, "drives[%u].path_on_host: %s: %s", index, dc->path_on_host,
-			       rc == -ENOTBLK ? "not a regular file or block device"
-					      : strerror(-rc));
+		return err_class(
+		    err, STATUS_IMAGE,
+		    err_set(err, rc, "drives[%u].path_on_host: %s: %s", index, dc->path_on_host,
+			    rc == -ENOTBLK ? "not a regular file or block device" : strerror(-rc)));
 	}
 	b->capacity = size / BLK_SECTOR_SIZE;
 	/* NUL padded, with no NUL at all for a 20-character id (b is zeroed). */
@@ -477,7 +480,11 @@ static int blk_root_cmdline(struct vm *vm, const struct drive_config *dc, unsign
 		snprintf(arg, sizeof(arg), "root=/dev/vd%c %s", 'a' + index,
 			 dc->is_read_only ? "ro" : "rw");
 	rc = vm_cmdline_append(vm, arg);
-	return rc < 0 ? err_set(err, rc, "drives[%u]: kernel command line too long", index) : 0;
+	if (rc < 0)
+		return err_class(
+		    err, STATUS_CONFIG,
+		    err_set(err, rc, "drives[%u]: kernel command line too long", index));
+	return 0;
 }
 
 static int virtio_blk_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *err)

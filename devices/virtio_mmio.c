@@ -15,6 +15,7 @@
 #include <linux/virtio_ring.h>
 
 #include "../vmm/vm.h"
+#include "../vmm/status.h"
 
 #define VIRTIO_MMIO_MAGIC 0x74726976U /* "virt" */
 
@@ -691,8 +692,10 @@ int virtio_mmio_init(struct virtio_dev *dev, struct vm *vm, const struct virtio_
 	transport_state_init(dev, vm, ops, priv);
 	rc = vm_alloc_virtio_window(vm, &dev->base, &dev->gsi);
 	if (rc < 0)
-		return err_set(err, rc, "%s: no virtio-mmio window left (at most %u devices)",
-			       ops->name, VIRTIO_MMIO_MAX);
+		return err_class(err, STATUS_CONFIG,
+				 err_set(err, rc,
+					 "%s: no virtio-mmio window left (at most %u devices)",
+					 ops->name, VIRTIO_MMIO_MAX));
 	rc = transport_fds_open(dev, err);
 	if (rc == 0) {
 		rc = vm_add_stats(vm, ops->name, stats_print, dev);

@@ -22,6 +22,7 @@
 
 #include "../vmm/vm.h"
 #include "device.h"
+#include "../vmm/status.h"
 
 _Static_assert(sizeof(struct virtio_net_hdr_v1) == NET_HDR_LEN, "virtio_net_hdr_v1");
 _Static_assert(offsetof(struct virtio_net_config, mtu) == 10, "virtio_net_config");
@@ -480,8 +481,9 @@ static int tap_fail(struct virtio_net *n, struct errbuf *err, int rc, const char
 	if (n->tap_fd >= 0)
 		close(n->tap_fd);
 	n->tap_fd = -1;
-	return err_set(err, rc, "network-interfaces[%u].host_dev_name: %s: %s", n->index,
-		       n->name + 11, what);
+	return err_class(err, STATUS_IMAGE,
+			 err_set(err, rc, "network-interfaces[%u].host_dev_name: %s: %s", n->index,
+				 n->name + 11, what));
 }
 
 /* TUNSETIFF on an existing interface; the errno says why it is unusable. */
@@ -621,8 +623,10 @@ int net_open(struct virtio_net *n, const struct net_config *nc, unsigned index, 
 	n->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (n->tap_fd < 0) {
 		rc = errno;
-		return err_set(err, rc == ENOENT ? -ENOENT : -EACCES,
-			       "network-interfaces[%u]: /dev/net/tun: %s", index, strerror(rc));
+		return err_class(err, STATUS_IMAGE,
+				 err_set(err, rc == ENOENT ? -ENOENT : -EACCES,
+					 "network-interfaces[%u]: /dev/net/tun: %s", index,
+					 strerror(rc)));
 	}
 	rc = tap_attach(n, nc->host_dev_name, err);
 	if (rc == 0)

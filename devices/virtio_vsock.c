@@ -201,6 +201,7 @@ static void vsock_stats(struct virtio_dev *dev, FILE *f)
 int vsock_setup(struct virtio_vsock *v, const struct vsock_config *vc, struct evloop *loop,
 		struct errbuf *err)
 {
+	sigset_t held;
 	int rc;
 
 	memset(v, 0, offsetof(struct virtio_vsock, rx_chain));
@@ -225,14 +226,17 @@ int vsock_setup(struct virtio_vsock *v, const struct vsock_config *vc, struct ev
 	    .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), .fn = wake_event, .opaque = v};
 	if (v->wake.fd < 0)
 		return err_sys(err, -errno, "vsock: eventfd");
+	/* No socket file outlives an aborted launch: bind and track with signals held. */
+	launch_guard_hold(&held);
 	rc = vsock_proto_init(&v->proto, vc, loop, vsock_rx_kick, v, err);
+	if (rc == 0)
+		launch_guard_track(vc->uds_path);
+	launch_guard_release(&held);
 	if (rc < 0) {
 		close(v->wake.fd);
 		v->wake.fd = -1;
-		return rc;
 	}
-	launch_guard_track(vc->uds_path); /* no socket file outlives an aborted launch */
-	return 0;
+	return rc;
 }
 
 static int virtio_vsock_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *err)

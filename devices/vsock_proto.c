@@ -16,6 +16,7 @@
 
 #include "../vmm/util.h"
 #include "virtqueue.h"
+#include "../vmm/status.h"
 
 #define CONN_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 #define SHUT_BOTH   (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)
@@ -773,7 +774,8 @@ static int listen_bind(int fd, const struct sockaddr_un *sa)
 		return -e;
 	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a listener whose backlog is full (EAGAIN) is alive too. */
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0)
 		return -e;
 	e = connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? EADDRINUSE : errno;
@@ -785,8 +787,10 @@ static int listen_bind(int fd, const struct sockaddr_un *sa)
 	return 0;
 }
 
+/* The listening socket cannot be made: uds_path is unusable (status 66). */
 static int listen_fail(struct vsock_proto *p, int fd, int rc, struct errbuf *err)
 {
+	err_class(err, STATUS_IMAGE, 0);
 	close(fd);
 	if (p->timer.fd >= 0)
 		close(p->timer.fd);
@@ -815,8 +819,10 @@ int vsock_proto_init(struct vsock_proto *p, const struct vsock_config *vc, struc
 	p->next_host_port = VSOCK_HOST_PORT_BASE;
 	p->listener.fd = p->timer.fd = -1;
 	if (strlen(vc->uds_path) >= sizeof(p->uds_path) - 11)
-		return err_set(err, -EACCES, "vsock.uds_path: %s: too long for a unix socket",
-			       vc->uds_path);
+		return err_class(err, STATUS_IMAGE,
+				 err_set(err, -EACCES,
+					 "vsock.uds_path: %s: too long for a unix socket",
+					 vc->uds_path));
 	snprintf(p->uds_path, sizeof(p->uds_path), "%s", vc->uds_path);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", vc->uds_path);
 	p->timer = (struct evloop_handler){

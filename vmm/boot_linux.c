@@ -9,6 +9,7 @@
 #include "boot.h"
 #include "layout.h"
 #include "vm.h"
+#include "status.h"
 
 #define SETUP_HDR_OFF	  0x1F1U
 #define BZ_MIN_VERSION	  0x020CU /* 2.12: xloadflags, 64-bit entry */
@@ -126,10 +127,11 @@ static int fill_boot_params(struct vm *vm, struct boot_params *bp, uint32_t cmdl
 	unsigned n = boot_mem_map(vm, r, E820_MAX_ENTRIES_ZEROPAGE);
 
 	if (vm->cmdline_len > cmdline_max)
-		return err_set(err, -EINVAL,
-			       "boot-source.boot_args: command line is %zu bytes, the kernel "
-			       "accepts %u",
-			       vm->cmdline_len, cmdline_max);
+		return err_class(err, STATUS_CONFIG,
+				 err_set(err, -EINVAL,
+					 "boot-source.boot_args: command line is %zu bytes, the "
+					 "kernel accepts %u",
+					 vm->cmdline_len, cmdline_max));
 	bp->hdr.type_of_loader = LOADER_TYPE_OTHER;
 	bp->hdr.loadflags |= CAN_USE_HEAP;
 	bp->hdr.loadflags &= (uint8_t)~KEEP_SEGMENTS;

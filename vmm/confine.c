@@ -34,7 +34,7 @@ void confine_note_inherited_fds(void)
 
 int launch_prepare(struct vm *vm, const struct launch_opts *opts)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	if (vm->seccomp && seccomp_init_trap_handler(&err) < 0) {
 		fprintf(stderr, "microvm: %s\n", err.msg);
@@ -76,7 +76,7 @@ static const char *vsock_dir(const struct vm *vm, char *buf, size_t len)
 
 int launch_confine(struct vm *vm, const struct launch_opts *opts)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	char dir[PATH_MAX];
 	int now[256], keep[256];
 	size_t n = 0;
@@ -107,7 +107,7 @@ int launch_confine(struct vm *vm, const struct launch_opts *opts)
 
 int launch_thread_init(struct vm *vm, enum vm_thread_role role)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	if (thread_init(vm, role, -1, &err) < 0) {
 		fprintf(stderr, "microvm: %s\n", err.msg);

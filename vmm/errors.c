@@ -20,6 +20,13 @@ int err_set(struct errbuf *e, int rc, const char *fmt, ...)
 	return rc;
 }
 
+int err_class(struct errbuf *e, int status, int rc)
+{
+	if (e)
+		e->status = status;
+	return rc;
+}
+
 int err_sys(struct errbuf *e, int rc, const char *fmt, ...)
 {
 	va_list ap;

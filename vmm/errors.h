@@ -7,7 +7,15 @@
 
 struct errbuf {
 	char msg[512];
+	int status; /* exit-status class (enum microvm_status) set by err_class; 0: the default
+		     * of the phase that reports it (launch.c) */
 };
+
+/* Mark e's error as being of exit-status class status (vmm/status.h: STATUS_CONFIG for a
+ * value the config should not have had, STATUS_IMAGE for a host file or device it names that
+ * is missing or unusable, ...); returns rc, so a site writes
+ * `return err_class(e, STATUS_IMAGE, err_set(e, -ENOENT, "..."))`. */
+int err_class(struct errbuf *e, int status, int rc);
 
 /* Format a message into e (if e is non-NULL) and return rc unchanged, so callers can write
  * `return err_set(e, -EINVAL, "vcpu_count: expected ...")`. */

@@ -35,25 +35,6 @@ struct launcher {
 	bool tty_saved;
 };
 
-static int status_for_errno(int rc, int fallback)
-{
-	switch (-rc) {
-	case ENOENT:
-	case EACCES:
-	case EISDIR:
-	case ENOTBLK:
-	case EROFS:
-	case EPERM:
-	case ENOEXEC:
-	case EFBIG:
-		return STATUS_IMAGE;
-	case EINVAL:
-		return STATUS_CONFIG;
-	default:
-		return fallback;
-	}
-}
-
 static void sigusr1_kick(int sig)
 {
 	(void)sig; /* only interrupts KVM_RUN */
@@ -105,8 +86,10 @@ static int build_cmdline(struct vm *vm, const struct vm_config *cfg, struct errb
 	if (!args)
 		args = cfg->boot.builtin ? "" : BOOT_DEFAULT_LINUX_ARGS;
 	if (vm_cmdline_append(vm, args) < 0)
-		return err_set(err, -EINVAL, "boot-source.boot_args: longer than %u bytes",
-			       BOOT_CMDLINE_MAX - 1);
+		return err_class(err, STATUS_CONFIG,
+				 err_set(err, -EINVAL,
+					 "boot-source.boot_args: longer than %u bytes",
+					 BOOT_CMDLINE_MAX - 1));
 	return 0;
 }
 
@@ -115,7 +98,7 @@ static int build_vm(struct launcher *l, const struct vm_config *cfg)
 {
 	struct vm *vm = &l->vm;
 	struct vcpu_boot boot;
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	int rc;
 
 	rc = vm_create(vm, cfg, &err);
@@ -128,14 +111,16 @@ static int build_vm(struct launcher *l, const struct vm_config *cfg)
 	rc = build_cmdline(vm, cfg, &err);
 	if (rc == 0)
 		rc = devices_create_all(vm, cfg, &err);
+	/* Devices: a host failure unless the site said otherwise (err_class). */
 	if (rc < 0) {
 		fprintf(stderr, "microvm: %s\n", err.msg);
-		return status_for_errno(rc, STATUS_INTERNAL);
+		return err.status ? err.status : STATUS_INTERNAL;
 	}
+	/* The image: what cannot be loaded is the image's fault unless the site said otherwise. */
 	rc = boot_load(vm, &boot, &err);
 	if (rc < 0) {
 		fprintf(stderr, "microvm: %s\n", err.msg);
-		return status_for_errno(rc, STATUS_INTERNAL);
+		return err.status ? err.status : STATUS_IMAGE;
 	}
 	for (unsigned i = 0; i < vm->n_vcpus; i++) {
 		rc = vcpu_create(vm, &l->vcpus[i], i);
@@ -152,7 +137,7 @@ static int build_vm(struct launcher *l, const struct vm_config *cfg)
 static void *event_thread(void *arg)
 {
 	struct vm *vm = arg;
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	int rc;
 
 	if (vm->thread_init && vm->thread_init(vm, VM_THREAD_EVENT, -1, &err) < 0) {
@@ -268,7 +253,8 @@ static void write_stats(struct launcher *l, int status)
 static int open_stats(struct launcher *l, const char *path)
 {
 	struct stat st;
-	int fd;
+	sigset_t held;
+	int fd, rc;
 
 	l->stats_fd = -1;
 	if (!path)
@@ -277,17 +263,18 @@ static int open_stats(struct launcher *l, const char *path)
 		l->stats_fd = 2;
 		return 0;
 	}
+	launch_guard_hold(&held); /* created and tracked with no signal in between */
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
-	if (fd < 0 || fstat(fd, &st) < 0 || fcntl(fd, F_SETFL, 0) < 0) {
-		int rc = -errno;
-
+	rc = fd < 0 || fstat(fd, &st) < 0 || fcntl(fd, F_SETFL, 0) < 0 ? -errno : 0;
+	if (rc == 0 && S_ISREG(st.st_mode))
+		launch_guard_track(path);
+	launch_guard_release(&held);
+	if (rc < 0) {
 		fprintf(stderr, "microvm: --stats-file %s: %s\n", path, strerror(-rc));
 		if (fd >= 0)
 			close(fd);
 		return rc;
 	}
-	if (S_ISREG(st.st_mode))
-		launch_guard_track(path);
 	l->stats_fd = fd;
 	return 0;
 }

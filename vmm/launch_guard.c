@@ -59,16 +59,28 @@ int launch_guard_track(const char *path)
 	return 0;
 }
 
-void launch_guard_remove_tracked(void)
+void launch_guard_hold(sigset_t *saved)
 {
-	sigset_t set, old;
+	sigset_t set;
 
 	guard_set(&set);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	pthread_sigmask(SIG_BLOCK, &set, saved);
+}
+
+void launch_guard_release(const sigset_t *saved)
+{
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
+void launch_guard_remove_tracked(void)
+{
+	sigset_t old;
+
+	launch_guard_hold(&old);
 	for (sig_atomic_t i = 0; i < n_tracked; i++)
 		unlink(tracked[i]);
 	n_tracked = 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	launch_guard_release(&old);
 }
 
 void launch_guard_end(void)

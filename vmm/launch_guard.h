@@ -3,6 +3,8 @@
 #ifndef MICROVM_LAUNCH_GUARD_H
 #define MICROVM_LAUNCH_GUARD_H
 
+#include <signal.h>
+
 #define LAUNCH_GUARD_MAX_PATHS 4U
 
 /* Main thread, first thing in main (before any blocking open or read): SIGINT, SIGTERM and
@@ -17,6 +19,12 @@ int launch_guard_install(void);
  * stats file that did not exist) and must not outlive a launch that never ran the VM. A path
  * that does not fit (PATH_MAX) or past LAUNCH_GUARD_MAX_PATHS is not tracked (-ENOSPC). */
 int launch_guard_track(const char *path);
+
+/* Main thread, launch phase: hold SIGINT/SIGTERM/SIGHUP while a path is created and tracked,
+ * so that no signal ends the launch between the two; one that came meanwhile is handled at
+ * launch_guard_release. Nothing in between may block. */
+void launch_guard_hold(sigset_t *saved);
+void launch_guard_release(const sigset_t *saved);
 
 /* Main thread, launch phase: remove the tracked paths (the launch failed). */
 void launch_guard_remove_tracked(void);

@@ -51,7 +51,7 @@ static void stdio_reserve(void)
 /* Take the --jail* options out of argv (the jailer parses them). */
 static int parse_jail_args(int *argc, char **argv, struct launch_opts *o)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	int n = 1;
 
 	for (int i = 1; i < *argc; i++) {
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
 {
 	struct launch_opts opts = {0};
 	struct vm_config cfg = {0};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	int rc;
 
 	stdio_reserve();

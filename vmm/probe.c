@@ -273,7 +273,7 @@ int probe_run(void)
 {
 	static struct vm vm;
 	struct vm_config cfg = {.machine = {.vcpu_count = 1, .mem_size_mib = 2}};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	vm_init(&vm, &cfg);
 	if (vm_open_kvm(&vm, &err) < 0) {

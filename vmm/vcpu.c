@@ -334,7 +334,7 @@ void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	if (vm->thread_init && vm->thread_init(vm, VM_THREAD_VCPU, v->fd, &err) < 0) {
 		err_print("microvm: vcpu%u: %s\n", v->id, err.msg);

@@ -79,7 +79,7 @@ int waiter_fork(bool seccomp)
 		return rc;
 	}
 	if (pid > 0) {
-		struct errbuf err = {{0}};
+		struct errbuf err = {0};
 
 		close(pfd[1]);
 		sfd = signalfd(-1, &set, SFD_CLOEXEC);

@@ -331,7 +331,7 @@ int main(void)
 	static struct vm vm;
 	static struct vm_config cfg;
 	struct driver d;
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	struct samples s = {0};
 	const char *env = getenv("BLK_BENCH_SECONDS");
 	double seconds = env ? atof(env) : 3.0;

@@ -397,7 +397,7 @@ int main(void)
 {
 	static struct vm vm;
 	static struct vm_config cfg;
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	struct drv d = {0};
 	const char *env = getenv("NET_BENCH_SECONDS");
 	pthread_t ev;

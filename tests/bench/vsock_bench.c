@@ -473,7 +473,7 @@ int main(void)
 	static struct vm vm;
 	static struct vm_config cfg;
 	static char dir[] = "/tmp/vsock_bench.XXXXXX";
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	struct drv d = {0};
 	const char *env = getenv("VSOCK_BENCH_SECONDS");
 	pthread_t ev;

@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vm_config cfg;
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	/* a copy of exactly size bytes, so reading past the end is caught */
 	char *text = malloc(size ? size : 1);
 	int rc;

@@ -260,7 +260,7 @@ static void check_dsdt(uint64_t d, unsigned n_vcpus, unsigned n_virtio)
 static void build_and_check(unsigned n_vcpus, unsigned n_virtio)
 {
 	struct acpi_config c = {n_vcpus, n_virtio ? win : NULL, n_virtio};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	struct tables t;
 	uint64_t rsdp = 0;
 
@@ -300,7 +300,7 @@ static void test_many_windows_fit(void)
 
 static void test_bad_config(void)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	struct acpi_config c = {0, NULL, 0};
 	uint64_t rsdp = 0;
 
@@ -329,7 +329,7 @@ static void test_bad_config(void)
 
 static void test_enospc(void)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	struct acpi_config c = {32, win, ACPI_MAX_VIRTIO};
 	uint64_t rsdp = 0;
 
@@ -343,7 +343,7 @@ static void test_enospc(void)
 
 static void test_small_ram(void)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	struct acpi_config c = {1, NULL, 0};
 	uint64_t rsdp = 0;
 

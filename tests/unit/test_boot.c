@@ -120,7 +120,7 @@ static uint8_t *make_bzimage(size_t *len)
 static void expect_bz_error(uint8_t *b, size_t len, int rc, const char *msg)
 {
 	struct bzimage_info bi;
-	struct errbuf e = {{0}};
+	struct errbuf e = {0};
 
 	CHECK_EQ(bzimage_parse(b, len, 256 * MiB, &bi, &e), rc);
 	CHECK_STR_CONTAINS(e.msg, msg);
@@ -131,7 +131,7 @@ static void test_bzimage_parse(void)
 	size_t len;
 	uint8_t *b = make_bzimage(&len);
 	struct bzimage_info bi;
-	struct errbuf e = {{0}};
+	struct errbuf e = {0};
 	struct setup_header *h = (struct setup_header *)(b + 0x1F1);
 
 	CHECK_EQ(bzimage_parse(b, len, 256 * MiB, &bi, &e), 0);
@@ -173,7 +173,7 @@ static void test_bzimage_boot_params(void)
 	size_t len;
 	uint8_t *b = make_bzimage(&len);
 	struct vcpu_boot boot = {0};
-	struct errbuf e = {{0}};
+	struct errbuf e = {0};
 	struct boot_params *bp;
 	uint64_t pde;
 
@@ -242,7 +242,7 @@ static void test_cmdline_too_long(void)
 	size_t len;
 	uint8_t *b = make_bzimage(&len);
 	struct vcpu_boot boot = {0};
-	struct errbuf e = {{0}};
+	struct errbuf e = {0};
 	char arg[300];
 
 	((struct setup_header *)(b + 0x1F1))->cmdline_size = 64;
@@ -262,7 +262,7 @@ static void test_initrd_placement(void)
 	int fd = mkstemp(path);
 	uint8_t data[10000];
 	uint64_t addr, size;
-	struct errbuf e = {{0}};
+	struct errbuf e = {0};
 
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i ^ 0x5A);
@@ -295,7 +295,7 @@ static void test_elf64_boot_params(void)
 {
 	struct elf_image ei = {.entry = 0x1000000, .load_lo = 0x1000000, .load_hi = 0x1800000};
 	struct vcpu_boot boot = {0};
-	struct errbuf e = {{0}};
+	struct errbuf e = {0};
 	struct boot_params *bp;
 
 	setup_vm(64 * MiB);

@@ -198,7 +198,7 @@ static void test_mapped_segment(void)
 	uint8_t *file = calloc(1, flen), *ram;
 	struct img im;
 	struct elf_image ei;
-	struct errbuf e = {{0}};
+	struct errbuf e = {0};
 	char path[] = "/tmp/microvm-elf-XXXXXX";
 	int fd = mkstemp(path);
 	struct guest_mem gm;

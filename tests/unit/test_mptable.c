@@ -128,7 +128,7 @@ static uint64_t walk(uint64_t t, unsigned n_vcpus, struct seen *s)
 
 static void build_and_check(unsigned n_vcpus)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	const uint64_t f = BOOT_MPTABLE_ADDR;
 	struct seen s = {0};
 	uint64_t t, end;
@@ -204,7 +204,7 @@ static void test_max(void)
 
 static void test_errors(void)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	reset_ram();
 	CHECK_EQ(mptable_build(&mem, 0, &err), -EINVAL);

@@ -334,7 +334,7 @@ static int readme_count(const char *role)
 static void load_programs(void)
 {
 	for (int r = 0; r < SECCOMP_ROLE_COUNT; r++) {
-		struct errbuf err = {{0}};
+		struct errbuf err = {0};
 		size_t len = 0;
 		int vcpu = r == SECCOMP_ROLE_VCPU ? VCPU_FD : -1;
 		int rc = seccomp_export((enum seccomp_role)r, VM_FD, vcpu, progs[r],
@@ -349,7 +349,7 @@ static void load_programs(void)
 static void test_export_errors(void)
 {
 	struct sock_filter small[4];
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	size_t len;
 
 	CHECK_EQ(seccomp_export(SECCOMP_ROLE_VCPU, 1, 2, small, sizeof(small), &len, &err),
@@ -460,7 +460,7 @@ static void test_missing_fd(void)
 {
 	struct sock_filter save[256];
 	size_t save_len = prog_len[SECCOMP_ROLE_VCPU], len = 0;
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	memcpy(save, progs[SECCOMP_ROLE_VCPU], sizeof(save));
 	CHECK_EQ(seccomp_export(SECCOMP_ROLE_VCPU, -1, VCPU_FD, progs[SECCOMP_ROLE_VCPU],
@@ -496,7 +496,7 @@ static int run_child(enum seccomp_role role, void (*fn)(void), char *out, size_t
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
-		struct errbuf err = {{0}};
+		struct errbuf err = {0};
 
 		dup2(pfd[1], 2);
 		close(pfd[0]);

@@ -25,7 +25,7 @@
 
 static int parse(struct jail_config *jc, const char *name, const char *value, char *msg)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	int rc = jail_parse_option(jc, name, value, &err);
 
 	if (msg)
@@ -127,7 +127,7 @@ static void test_parse_not_ours(void)
 static void test_check_config(void)
 {
 	struct jail_config jc = {0};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	CHECK_EQ(parse(&jc, "--jail-cpu-max=max", NULL, NULL), 0);
 	CHECK_EQ(jail_check_config(&jc, &err), -EINVAL);
@@ -143,7 +143,7 @@ static void test_check_config(void)
 static void test_disabled_is_noop(void)
 {
 	struct jail_config jc = {0};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	pid_t me = getpid();
 	int fd = dup(1);
 
@@ -187,7 +187,7 @@ static _Noreturn void quit(int status)
 static _Noreturn void inside(int kept_fd, int closed_fd, int mode)
 {
 	struct jail_config jc = {0};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	int keep[] = {kept_fd};
 	struct rlimit rl;
 	struct statvfs sv;
@@ -262,7 +262,7 @@ static pid_t start_jail(int mode)
 	pid = fork();
 	if (pid == 0) {
 		struct jail_config jc = {0};
-		struct errbuf err = {{0}};
+		struct errbuf err = {0};
 		/* Above 0..2 even when the test runs with those closed. */
 		int kept = fcntl(open("/dev/null", O_RDONLY), F_DUPFD, 20);
 		int closed = fcntl(open("/dev/null", O_RDONLY), F_DUPFD, 21);

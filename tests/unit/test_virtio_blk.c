@@ -65,7 +65,7 @@ static int open_drive(const char *path, const char *id, bool ro, enum cache_type
 				  .path_on_host = (char *)path,
 				  .is_read_only = ro,
 				  .cache_type = cache};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	return blk_open(&blk, &dc, 0, &err);
 }
@@ -136,7 +136,7 @@ static bool all_zero(const uint8_t *p, size_t n)
 static void test_open_errors(void)
 {
 	struct drive_config dc = {.drive_id = "d", .path_on_host = "/nonexistent/disk.img"};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	char p[300];
 
 	CHECK_EQ(blk_open(&blk, &dc, 3, &err), -ENOENT);
@@ -623,7 +623,7 @@ static void put_desc(uint64_t gpa, uint64_t addr, uint32_t len, uint16_t flags, 
 static void test_create_and_ring_path(void)
 {
 	struct vm_config cfg = {0};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	char missing[300];
 
 	make_disk(path_rw, DISK_SECTORS * 512);

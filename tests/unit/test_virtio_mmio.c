@@ -187,7 +187,7 @@ static uint16_t used_idx(void)
 
 static void setup(void)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	memset(ram, 0, RAM_SIZE);
 	CHECK_EQ(virtio_mmio_init(&dev, &vm, &echo_ops, NULL, &err), 0);
@@ -209,7 +209,7 @@ static void test_init(void)
 	/* A bad description is refused. */
 	struct virtio_dev_ops bad = echo_ops;
 	struct virtio_dev other;
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	bad.queue_max = 12;
 	CHECK_EQ(virtio_mmio_init(&other, &vm, &bad, NULL, &err), -EINVAL);
 	CHECK_STR_CONTAINS(err.msg, "virtio-echo");
@@ -219,7 +219,7 @@ static void test_init(void)
 static void test_init_failures(void)
 {
 	static struct virtio_dev other;
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	unsigned n_virtio = vm.n_virtio, n_mmio = vm.n_mmio;
 
 	vm.n_virtio = VIRTIO_MMIO_MAX;

@@ -282,7 +282,7 @@ static void post_rx(unsigned n, uint32_t size, uint64_t gpa)
 
 static void test_ring_setup(void)
 {
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	dn = calloc(1, sizeof(*dn));
 	fake_tap(dn, (const uint8_t *)"\x06\x00\x00\x00\x00\x01", TUN_F_CSUM);
@@ -546,7 +546,7 @@ static int tap_create(const char *name, short flags)
 static void test_real_tap(void)
 {
 	struct net_config nc = {.iface_id = "eth0"};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	char tap[IFNAMSIZ], tun[IFNAMSIZ];
 	int holder, tunfd;
 

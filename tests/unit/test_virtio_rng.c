@@ -93,7 +93,7 @@ static bool varied(const uint8_t *p, size_t n)
 static void test_fill(void)
 {
 	struct entropy_config ec = {.enabled = true};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	uint8_t a[100], b[300], c[64];
 
 	CHECK_EQ(rng_setup(&rng, &ec, &err), 0);
@@ -149,7 +149,7 @@ static void setup_device(unsigned dev)
 static void test_ring_path(void)
 {
 	struct vm_config cfg = {0};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	uint32_t id, len;
 
 	cfg.entropy.enabled = true;
@@ -216,7 +216,7 @@ static bool timer_armed_in_kernel(const struct virtio_rng *r)
 static void test_rate_limit(void)
 {
 	struct vm_config cfg = {0};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	uint32_t id, len;
 	struct virtio_rng *r;
 

@@ -121,7 +121,7 @@ static ssize_t host_read(int fd, void *buf, size_t n)
 static void proto_up(void)
 {
 	struct vsock_config vc = {.enabled = true, .guest_cid = CID, .uds_path = uds};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 
 	P = calloc(1, sizeof(*P));
 	CHECK_EQ(vsock_proto_init(P, &vc, &vm.loop, kick, NULL, &err), 0);
@@ -143,7 +143,7 @@ static void proto_down(void)
 static void test_init_errors(void)
 {
 	struct vsock_config vc = {.enabled = true, .guest_cid = CID, .uds_path = "/nonexistent/v"};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	struct vsock_proto *p = calloc(1, sizeof(*p));
 	char path[200];
 
@@ -644,7 +644,7 @@ static void test_listener_out_of_fds(void)
 static void test_ring_path(void)
 {
 	struct vm_config cfg = {0};
-	struct errbuf err = {{0}};
+	struct errbuf err = {0};
 	struct gq rx, tx, ev;
 	char path[200];
 	uint32_t id, len;
