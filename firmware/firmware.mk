@@ -17,8 +17,8 @@ FW_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,firmware/link.ld -Wl,--gc-section
 # The runtime every image links; each program adds its own sources.
 FW_RUNTIME := start.S lib.c
 FW_SRCS_hello    := hello.c faults.S
-FW_SRCS_selftest := selftest.c test_smp.c test_blk.c test_net.c test_rng.c test_vsock.c vq_poll.c \
-                    virtio_mmio.c apic.c
+FW_SRCS_selftest := selftest.c selftest_smp.c selftest_blk.c selftest_net.c selftest_rng.c selftest_vsock.c vq_poll.c \
+                    virtio_driver.c apic.c
 
 fw_objs = $(patsubst %,$(FW_OBJ)/%.o,$(basename $(FW_RUNTIME) $(FW_SRCS_$(1))))
 

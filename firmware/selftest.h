@@ -2,7 +2,7 @@
 #ifndef FW_SELFTEST_H
 #define FW_SELFTEST_H
 
-#include "virtio_mmio.h"
+#include "virtio_driver.h"
 
 /* Print "ok N - <what>" or "not ok N - <what>: <detail>"; returns ok. */
 bool check(bool ok, const char *detail, const char *what_fmt, ...)

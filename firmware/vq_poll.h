@@ -3,7 +3,7 @@
 #define FW_VQ_POLL_H
 
 #include "apic.h"
-#include "virtio_mmio.h"
+#include "virtio_driver.h"
 
 /* Make descriptor desc of queue qi a one-buffer device-writable chain over buf[0..len), put it
  * in the avail ring and notify the device if it asks (EVENT_IDX avail_event, or no

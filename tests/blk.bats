@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# virtio-blk through the built-in selftest guest (firmware/test_blk.c, output format in
+# virtio-blk through the built-in selftest guest (firmware/selftest_blk.c, output format in
 # firmware/README.md): pattern writes land at the right offset of the backing file, read-only
 # files stay unchanged, WRITE_ZEROES and DISCARD zero the host file. Needs /dev/kvm.
 # MICROVM=path overrides the binary under test.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# virtio-net through the built-in selftest guest (firmware/test_net.c) and a real tap: each
+# virtio-net through the built-in selftest guest (firmware/selftest_net.c) and a real tap: each
 # test makes a network namespace with its own tap(s), runs the launcher inside it, and talks
 # to the guest with python3 AF_PACKET sockets (a frame each way); errors for missing, busy and
 # non-tap interfaces; a guest that never reads does not make the launcher spin. Needs root,

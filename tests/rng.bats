@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# virtio-rng through the built-in selftest guest (firmware/test_rng.c): random bytes of the
+# virtio-rng through the built-in selftest guest (firmware/selftest_rng.c): random bytes of the
 # right count, varying; the optional bandwidth limit (token bucket) slows reads down. Needs
 # /dev/kvm. MICROVM=path overrides the binary under test.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# virtio-vsock through the built-in selftest guest (firmware/test_vsock.c) and real unix-socket
+# virtio-vsock through the built-in selftest guest (firmware/selftest_vsock.c) and real unix-socket
 # peers (python3): a guest connection to uds_path_PORT with data both ways, host connections
 # through uds_path ("CONNECT PORT\n" -> "OK HOSTPORT\n") with a 64 KiB stream that needs many
 # credit updates, a peer vanishing mid-stream, bad commands, uds_path errors. Needs /dev/kvm.

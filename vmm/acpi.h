@@ -34,12 +34,12 @@ struct acpi_config {
  * "RSD PTR " finds it without being told. The platform described:
  *  - FADT revision 6 (ACPI 6.4), HW_REDUCED_ACPI: no SCI, no PM/GPE blocks, no FACS; reset by
  *    writing 0xFE to I/O port 0x64 (the i8042); sleep control/status registers at I/O ports
- *    ACPI_SLEEP_CONTROL_PORT/ACPI_SLEEP_STATUS_PORT (8 bits; devices/acpi_sleep.c); IA-PC
+ *    ACPI_SLEEP_CONTROL_PORT/ACPI_SLEEP_STATUS_PORT (8 bits; devices/legacy/acpi_sleep.c); IA-PC
  *    boot flags: legacy devices and an 8042 present, no VGA, no MSI, no CMOS RTC.
  *  - MADT: one enabled Processor Local APIC per vCPU (UID = APIC ID = i), one I/O APIC (ID
  *    n_vcpus, IOAPIC_ADDR, GSI base 0), IRQ 0 -> GSI ACPI_IRQ0_GSI, NMI on LINT1 of every CPU.
  *  - DSDT: \_S5_ = Package { ACPI_SLP_TYP_S5, 0 } (soft-off, the only sleep state); in \_SB_:
- *    PEVT, a pvpanic device (_HID "QEMU0001", I/O PVPANIC_PORT, devices/pvpanic.c); one
+ *    PEVT, a pvpanic device (_HID "QEMU0001", I/O PVPANIC_PORT, devices/legacy/pvpanic.c); one
  *    ACPI0007 processor device per vCPU (C000.., _UID i); COM1 (PNP0501, I/O 0x3F8-0x3FF,
  *    ISA IRQ 4); per virtio-mmio window i a device Vxxx (i in hex) with _HID "LNRO0005",
  *    _UID i and _CRS { Memory32Fixed (ReadWrite, base, 0x1000), Interrupt (ResourceConsumer,

@@ -1,5 +1,5 @@
 /* libFuzzer target: virtio-blk request handling on crafted chains. */ // clang-format off
-// SOURCES: devices/virtio_blk.c devices/virtio_mmio.c devices/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio/blk.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 // clang-format on
 #include <errno.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "devices/virtio_blk.h"
+#include "devices/virtio/blk.h"
 #include "vmm/vm.h"
 
 /* VM services are not used by blk_handle_request; these satisfy the linker. */

@@ -1,5 +1,5 @@
-/* libFuzzer target: virtio-mmio register sequences against the status rules (virtio_mmio.h). */
-// SOURCES: devices/virtio_mmio.c devices/virtqueue.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+/* libFuzzer target: virtio-mmio register sequences against the status rules (virtio/mmio.h). */
+// SOURCES: devices/virtio/mmio.c devices/virtio/virtqueue.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,7 +13,7 @@
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 
-#include "devices/virtio_mmio.h"
+#include "devices/virtio/mmio.h"
 #include "vmm/vm.h"
 
 #define RAM_SIZE 0x10000U

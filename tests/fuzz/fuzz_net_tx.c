@@ -1,5 +1,5 @@
 /* libFuzzer target: virtio-net TX chains (header checks, slicing) into a fake tap. */ // clang-format off
-// SOURCES: devices/virtio_net.c devices/virtio_mmio.c devices/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio/net.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 // clang-format on
 #include <errno.h>
 #include <stddef.h>
@@ -12,7 +12,7 @@
 
 #include <linux/if_tun.h>
 
-#include "devices/virtio_net.h"
+#include "devices/virtio/net.h"
 #include "vmm/vm.h"
 
 /* VM services are not used by net_tx_frame; these satisfy the linker. */

@@ -1,11 +1,11 @@
 /* libFuzzer target: a split virtqueue over a fuzzed guest memory image and ring layout. */
-// SOURCES: devices/virtqueue.c vmm/guest_mem.c
+// SOURCES: devices/virtio/virtqueue.c vmm/guest_mem.c
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "devices/virtqueue.h"
+#include "devices/virtio/virtqueue.h"
 #include "vmm/guest_mem.h"
 #include "vmm/layout.h"
 

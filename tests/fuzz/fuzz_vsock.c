@@ -1,5 +1,5 @@
 /* libFuzzer target: vsock guest packets, host commands and socket events, RX packets. */ // clang-format off
-// SOURCES: devices/vsock_proto.c devices/virtqueue.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio/vsock_proto.c devices/virtio/virtqueue.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 // clang-format on
 #include <errno.h>
 #include <stddef.h>
@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "devices/vsock_proto.h"
+#include "devices/virtio/vsock_proto.h"
 
 #define CID	3U
 #define MAX_FDS 16U

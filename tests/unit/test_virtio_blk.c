@@ -1,5 +1,5 @@
 /* Unit tests for virtio-blk: real temp files, host errors, the ring path. */ // clang-format off
-// SOURCES: devices/virtio_blk.c devices/virtio_mmio.c devices/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio/blk.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 // clang-format on
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <linux/virtio_ring.h>
 
 #include "devices/device.h"
-#include "devices/virtio_blk.h"
+#include "devices/virtio/blk.h"
 #include "tests/unit/unit.h"
 #include "tests/unit/vdev_harness.h"
 

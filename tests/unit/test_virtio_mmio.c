@@ -1,5 +1,5 @@
 /* Unit tests for the virtio-mmio transport: registers, status rules, queues, kicks, interrupts. */
-// SOURCES: devices/virtio_mmio.c devices/virtqueue.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio/mmio.c devices/virtio/virtqueue.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -533,7 +533,7 @@ static void test_stats_json(void)
 	free(buf);
 }
 
-/* ---- Device status (the table in virtio_mmio.h). ---- */
+/* ---- Device status (the table in devices/virtio/mmio.h). ---- */
 
 #define S_ACK  VIRTIO_CONFIG_S_ACKNOWLEDGE
 #define S_DRV  VIRTIO_CONFIG_S_DRIVER

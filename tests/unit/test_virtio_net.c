@@ -1,5 +1,5 @@
 /* Unit tests for virtio-net: TX header checks, crafted chains, RX ring path, real tap open. */ // clang-format off
-// SOURCES: devices/virtio_net.c devices/virtio_mmio.c devices/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio/net.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 // clang-format on
 #include <fcntl.h>
 #include <net/if.h>
@@ -11,7 +11,7 @@
 #include <linux/virtio_ids.h>
 
 #include "devices/device.h"
-#include "devices/virtio_net.h"
+#include "devices/virtio/net.h"
 #include "tests/unit/unit.h"
 #include "tests/unit/vdev_harness.h"
 

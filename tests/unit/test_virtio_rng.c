@@ -1,5 +1,5 @@
 /* Unit tests for virtio-rng: token bucket, crafted chains, ring path, rate limit. */ // clang-format off
-// SOURCES: devices/virtio_rng.c devices/virtio_mmio.c devices/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio/rng.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 // clang-format on
 #include <stdatomic.h>
 #include <sys/timerfd.h>
@@ -7,7 +7,7 @@
 #include <linux/virtio_ids.h>
 
 #include "devices/device.h"
-#include "devices/virtio_rng.h"
+#include "devices/virtio/rng.h"
 #include "tests/unit/unit.h"
 #include "tests/unit/vdev_harness.h"
 

@@ -1,5 +1,5 @@
 /* Unit tests for the split virtqueue: crafted rings in fake guest memory, every malformation. */
-// SOURCES: devices/virtqueue.c vmm/guest_mem.c
+// SOURCES: devices/virtio/virtqueue.c vmm/guest_mem.c
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,7 +9,7 @@
 
 #include <linux/virtio_ring.h>
 
-#include "devices/virtqueue.h"
+#include "devices/virtio/virtqueue.h"
 #include "vmm/guest_mem.h"
 #include "vmm/layout.h"
 #include "tests/unit/unit.h"

@@ -1,5 +1,5 @@
 /* Unit tests for virtio-vsock: packets, credit, both connection directions, the ring path. */ // clang-format off
-// SOURCES: devices/virtio_vsock.c devices/vsock_proto.c devices/virtio_mmio.c devices/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c vmm/launch_guard.c
+// SOURCES: devices/virtio/vsock.c devices/virtio/vsock_proto.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c vmm/launch_guard.c
 // clang-format on
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -11,7 +11,7 @@
 #include <linux/virtio_ids.h>
 
 #include "devices/device.h"
-#include "devices/virtio_vsock.h"
+#include "devices/virtio/vsock.h"
 #include "tests/unit/unit.h"
 #include "tests/unit/vdev_harness.h"
 

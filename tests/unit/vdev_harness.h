@@ -14,7 +14,7 @@
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 
-#include "devices/virtio_mmio.h"
+#include "devices/virtio/mmio.h"
 #include "tests/unit/unit.h"
 #include "vmm/vm.h"
 
@@ -268,7 +268,7 @@ static void gq_setup(struct gq *g, unsigned dev, unsigned qi, uint16_t size, uin
 
 /* Stop queue qi and lay it out again (another size or place) without a device reset, so a
  * test can check that no device state outlives a ring. The transport takes queue setup only
- * before DRIVER_OK (virtio_mmio.h), so this steps the status back to FEATURES_OK around the
+ * before DRIVER_OK (devices/virtio/mmio.h), so this steps the status back to FEATURES_OK around the
  * setup with a test hook (a plain store); a guest cannot do this. */
 static void gq_restart(struct gq *g, unsigned dev, unsigned qi, uint16_t size, uint64_t gpa)
 {

@@ -1,5 +1,5 @@
 /* virtio-net device: tap open and offloads, RX with mergeable buffers and back-pressure, TX. */
-#include "virtio_net.h"
+#include "net.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,9 +20,9 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
-#include "../vmm/vm.h"
-#include "device.h"
-#include "../vmm/status.h"
+#include "../../vmm/vm.h"
+#include "../device.h"
+#include "../../vmm/status.h"
 
 _Static_assert(sizeof(struct virtio_net_hdr_v1) == NET_HDR_LEN, "virtio_net_hdr_v1");
 _Static_assert(offsetof(struct virtio_net_config, mtu) == 10, "virtio_net_config");

@@ -2,10 +2,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../vmm/layout.h"
-#include "../vmm/status.h"
-#include "../vmm/vm.h"
-#include "device.h"
+#include "../../vmm/layout.h"
+#include "../../vmm/status.h"
+#include "../../vmm/vm.h"
+#include "../device.h"
 
 enum {
 	PVPANIC_PANICKED = 1U << 0,	/* the guest kernel panicked */

@@ -2,9 +2,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../vmm/layout.h"
-#include "../vmm/vm.h"
-#include "device.h"
+#include "../../vmm/layout.h"
+#include "../../vmm/vm.h"
+#include "../device.h"
 
 enum {
 	SLEEP_TYPE_SHIFT = 2,	  /* SLEEP_CONTROL_REG bits 4:2: SLP_TYPx */

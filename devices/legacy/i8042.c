@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../vmm/vm.h"
-#include "device.h"
+#include "../../vmm/vm.h"
+#include "../device.h"
 
 enum {
 	I8042_STATUS_OBF = 0x01,

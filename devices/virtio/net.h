@@ -7,10 +7,10 @@
 
 #include <linux/virtio_net.h>
 
-#include "../vmm/config.h"
-#include "../vmm/errors.h"
-#include "../vmm/evloop.h"
-#include "virtio_mmio.h"
+#include "../../vmm/config.h"
+#include "../../vmm/errors.h"
+#include "../../vmm/evloop.h"
+#include "mmio.h"
 #include "virtqueue.h"
 
 #define NET_QUEUE_SIZE	256U

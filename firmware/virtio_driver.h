@@ -75,7 +75,7 @@ struct virtq_avail {
 	uint16_t flags;
 	uint16_t idx;
 	uint16_t ring[VQ_SIZE];
-	uint16_t used_event; /* VIRTIO_F_EVENT_IDX; really at ring[num] (virtio_mmio.c) */
+	uint16_t used_event; /* VIRTIO_F_EVENT_IDX; really at ring[num] (virtio_driver.c) */
 };
 
 struct virtq_used_elem {
@@ -87,7 +87,7 @@ struct virtq_used {
 	uint16_t flags;
 	uint16_t idx;
 	struct virtq_used_elem ring[VQ_SIZE];
-	uint16_t avail_event; /* VIRTIO_F_EVENT_IDX; really at ring[num] (virtio_mmio.c) */
+	uint16_t avail_event; /* VIRTIO_F_EVENT_IDX; really at ring[num] (virtio_driver.c) */
 };
 
 struct virtq {

@@ -1,4 +1,5 @@
-/* The 8250/16550A UART on COM1 (devices/serial.c): the guest's console on the launcher's stdio.
+/* The 8250/16550A UART on COM1 (devices/legacy/serial.c): the guest's console on the launcher's
+ * stdio.
  *
  * Output (THR writes, on the vCPU thread) goes to fd 1 one byte at a time. A console must not
  * stall the VM forever, so when stdout is not a regular file (a pipe, a terminal, a socket)

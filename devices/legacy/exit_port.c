@@ -2,9 +2,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../vmm/status.h"
-#include "../vmm/vm.h"
-#include "device.h"
+#include "../../vmm/status.h"
+#include "../../vmm/vm.h"
+#include "../device.h"
 
 static struct vm *exit_vm;
 

@@ -7,9 +7,9 @@
 
 #include <linux/virtio_blk.h>
 
-#include "../vmm/config.h"
-#include "../vmm/errors.h"
-#include "virtio_mmio.h"
+#include "../../vmm/config.h"
+#include "../../vmm/errors.h"
+#include "mmio.h"
 #include "virtqueue.h"
 
 #define BLK_QUEUE_SIZE	       256U /* QueueNumMax of the one request queue */

@@ -8,9 +8,9 @@
 
 #include <linux/virtio_vsock.h>
 
-#include "../vmm/config.h"
-#include "../vmm/errors.h"
-#include "../vmm/evloop.h"
+#include "../../vmm/config.h"
+#include "../../vmm/errors.h"
+#include "../../vmm/evloop.h"
 
 #define VSOCK_HOST_CID	     2U
 #define VSOCK_HDR_LEN	     44U

@@ -1,5 +1,5 @@
 /* virtio-vsock device: queues to vsock_proto, RX scheduling, reset hand-off, stats. */
-#include "virtio_vsock.h"
+#include "vsock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,9 +14,9 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
-#include "../vmm/launch_guard.h"
-#include "../vmm/vm.h"
-#include "device.h"
+#include "../../vmm/launch_guard.h"
+#include "../../vmm/vm.h"
+#include "../device.h"
 
 static void count(_Atomic uint64_t *c, uint64_t n)
 {

@@ -1,5 +1,5 @@
 /* virtio-rng device: getrandom into guest buffers, a token bucket and a timerfd for the limit. */
-#include "virtio_rng.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,9 +16,9 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
-#include "../vmm/util.h"
-#include "../vmm/vm.h"
-#include "device.h"
+#include "../../vmm/util.h"
+#include "../../vmm/vm.h"
+#include "../device.h"
 
 #ifdef UNIT_TEST
 uint64_t (*rng_clock_hook)(void);

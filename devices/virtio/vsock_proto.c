@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../vmm/util.h"
+#include "../../vmm/util.h"
 #include "virtqueue.h"
-#include "../vmm/status.h"
+#include "../../vmm/status.h"
 
 #define CONN_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 #define SHUT_BOTH   (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)

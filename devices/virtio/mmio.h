@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../vmm/errors.h"
-#include "../vmm/evloop.h"
+#include "../../vmm/errors.h"
+#include "../../vmm/evloop.h"
 #include "virtqueue.h"
 
 /* VendorID register: "MVMM" in memory (byte) order, as QEMU's 0x554D4551 reads "QEMU". */

@@ -5,10 +5,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../vmm/config.h"
-#include "../vmm/errors.h"
-#include "../vmm/evloop.h"
-#include "virtio_mmio.h"
+#include "../../vmm/config.h"
+#include "../../vmm/errors.h"
+#include "../../vmm/evloop.h"
+#include "mmio.h"
 #include "virtqueue.h"
 
 #define RNG_QUEUE_SIZE	256U

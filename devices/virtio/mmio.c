@@ -1,5 +1,5 @@
 /* virtio-mmio version 2 transport: register semantics, queue setup, kicks and interrupts. */
-#include "virtio_mmio.h"
+#include "mmio.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,8 +14,8 @@
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 
-#include "../vmm/vm.h"
-#include "../vmm/status.h"
+#include "../../vmm/vm.h"
+#include "../../vmm/status.h"
 
 #define VIRTIO_MMIO_MAGIC 0x74726976U /* "virt" */
 
@@ -204,7 +204,7 @@ static bool features_acceptable(const struct virtio_dev *dev)
 	       (dev->driver_features & BIT(VIRTIO_F_VERSION_1));
 }
 
-/* The status transition rules: the table in virtio_mmio.h, row by row. Rows 0..4 and
+/* The status transition rules: the table in mmio.h, row by row. Rows 0..4 and
  * columns 1..4 are the driver's steps (status_steps). */
 enum status_action { DO_REFUSE, DO_RESET, DO_TAKE, DO_SAME, DO_FEAT, DO_START, DO_BREAK, DO_FAIL };
 enum { ROW_FAILED = 5, ROW_OTHER, N_ROWS };

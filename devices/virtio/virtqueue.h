@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "../vmm/guest_mem.h"
+#include "../../vmm/guest_mem.h"
 
 /* Largest queue size any device may offer (QueueNumMax), and so the longest chain. */
 #define VIRTQ_MAX_SIZE 1024U

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../vmm/vm.h"
-#include "device.h"
+#include "../../vmm/vm.h"
+#include "../device.h"
 
 #define UART_RX_FIFO 64U
 

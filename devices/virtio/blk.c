@@ -1,5 +1,5 @@
 /* virtio-blk device: drive open, config space, request parsing and file I/O (one queue). */
-#include "virtio_blk.h"
+#include "blk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +19,9 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
-#include "../vmm/vm.h"
-#include "device.h"
-#include "../vmm/status.h"
+#include "../../vmm/vm.h"
+#include "../device.h"
+#include "../../vmm/status.h"
 
 _Static_assert(offsetof(struct virtio_blk_config, capacity) == 0, "virtio_blk_config");
 _Static_assert(offsetof(struct virtio_blk_config, seg_max) == 12, "virtio_blk_config");

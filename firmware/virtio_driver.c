@@ -1,5 +1,5 @@
 /* Polling virtio-mmio driver: transport bring-up, config space, split virtqueues. */
-#include "virtio_mmio.h"
+#include "virtio_driver.h"
 
 #include "apic.h"
 
