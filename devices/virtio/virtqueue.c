@@ -282,13 +282,14 @@ static size_t iov_copy(const struct iovec *iov, unsigned n, uint64_t off, uint8_
 	size_t skip, done = 0;
 
 	for (unsigned i = iov_seek(iov, n, off, &skip); i < n && done < len; i++, skip = 0) {
-		uint8_t *base = (uint8_t *)iov[i].iov_base + skip;
 		size_t chunk = iov[i].iov_len - skip;
+		uint8_t *base;
 
 		if (chunk > len - done)
 			chunk = len - done;
 		if (chunk == 0)
-			continue;
+			continue; /* before the pointer arithmetic: an empty entry may be NULL */
+		base = (uint8_t *)iov[i].iov_base + skip;
 		if (dst)
 			memcpy(dst + done, base, chunk);
 		else

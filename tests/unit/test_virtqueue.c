@@ -667,11 +667,25 @@ static void test_reset(void)
 	virtq_push(&q, 0, 0); /* ignored when stopped */
 }
 
+/* An empty entry may have a NULL base (a zero-length descriptor): copies skip it without
+ * pointer arithmetic on NULL (UBSan checks). Found by fuzz_net_tx. */
+static void test_iov_empty_null_entry(void)
+{
+	uint8_t a[4] = {1, 2, 3, 4}, out[4] = {0};
+	struct iovec iov[3] = {{NULL, 0}, {a, 4}, {NULL, 0}};
+
+	CHECK_EQ(iov_gather(iov, 3, 0, out, 4), 4);
+	CHECK(!memcmp(out, a, 4));
+	CHECK_EQ(iov_scatter(iov, 3, 1, out, 3), 3);
+	CHECK_EQ(a[1], 1);
+}
+
 int main(void)
 {
 	ram = malloc(RAM_SIZE);
 	if (!ram)
 		return 1;
+	RUN(test_iov_empty_null_entry);
 	RUN(test_start_validation);
 	RUN(test_simple_chain);
 	RUN(test_bad_addresses);
