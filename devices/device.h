@@ -10,9 +10,9 @@ struct vm;
 struct device_type {
 	const char *name;
 	int order; /* creation order: legacy 0-9, blk 10, net 20, rng 30, vsock 40 */
-	/* Create the instances cfg asks for (possibly none). 0 or -errno with err filled;
-	 * the returned errno decides the exit status: -ENOENT/-EACCES/-EISDIR/-ENOTBLK for
-	 * unusable backing files (status "image"), -EINVAL for config errors. */
+	/* Create the instances cfg asks for (possibly none). 0 or -errno with err filled; the
+	 * exit status is err's class (err_class: STATUS_IMAGE for an unusable host file or
+	 * device the config names, STATUS_CONFIG for a bad value), else STATUS_INTERNAL. */
 	int (*create)(struct vm *vm, const struct vm_config *cfg, struct errbuf *err);
 	struct device_type *next;
 };
