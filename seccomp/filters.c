@@ -39,12 +39,9 @@ struct seccomp_prog {
 
 #define PROG_MAX 256U
 
-static const char *const role_names[SECCOMP_ROLE_COUNT] = {
-    [SECCOMP_ROLE_CONTROL] = "control",
-    [SECCOMP_ROLE_VCPU] = "vcpu",
-    [SECCOMP_ROLE_EVENT] = "event",
-    [SECCOMP_ROLE_WAITER] = "waiter",
-};
+#define ROLE_NAME(up, lo) [SECCOMP_ROLE_##up] = #lo,
+static const char *const role_names[SECCOMP_ROLE_COUNT] = {SECCOMP_ROLES(ROLE_NAME)};
+#undef ROLE_NAME
 
 /* The calling thread's role for the SIGSYS message; -1 until seccomp_install. */
 static _Thread_local int thread_role = -1;

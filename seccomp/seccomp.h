@@ -16,14 +16,7 @@
 #include <stddef.h>
 
 #include "../vmm/errors.h"
-
-enum seccomp_role {
-	SECCOMP_ROLE_CONTROL, /* the main thread once the VM runs: signals, stop, join, stats */
-	SECCOMP_ROLE_VCPU,    /* one per vCPU: the KVM_RUN loop and PIO/MMIO handlers */
-	SECCOMP_ROLE_EVENT,   /* the event thread: epoll loop driving the devices */
-	SECCOMP_ROLE_WAITER,  /* the waiter process (vmm/waiter.h): waits for the exit status */
-	SECCOMP_ROLE_COUNT,
-};
+#include "role.h"
 
 /* Load the role's filter on the calling thread only (no TSYNC), after setting
  * PR_SET_NO_NEW_PRIVS. The programs are compiled from seccomp/rules.h by libseccomp at build
@@ -54,8 +47,5 @@ int seccomp_export(enum seccomp_role role, int vm_fd, int vcpu_fd, void *buf, si
 /* How many distinct syscalls the role allows (the table in seccomp/README.md); -EINVAL for an
  * unknown role. */
 int seccomp_allowed_count(enum seccomp_role role);
-
-/* "control", "vcpu", "event"; "unknown" for anything else. */
-const char *seccomp_role_name(enum seccomp_role role);
 
 #endif

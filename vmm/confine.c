@@ -10,17 +10,11 @@
 #include "status.h"
 #include "vm.h"
 
-static int thread_init(struct vm *vm, enum vm_thread_role role, int fd, struct errbuf *err)
+static int thread_init(struct vm *vm, enum seccomp_role role, int fd, struct errbuf *err)
 {
-	static const enum seccomp_role roles[] = {
-	    [VM_THREAD_CONTROL] = SECCOMP_ROLE_CONTROL,
-	    [VM_THREAD_EVENT] = SECCOMP_ROLE_EVENT,
-	    [VM_THREAD_VCPU] = SECCOMP_ROLE_VCPU,
-	};
-
 	if (!vm->seccomp)
 		return 0;
-	return seccomp_install(roles[role], vm->vm_fd, role == VM_THREAD_VCPU ? fd : -1, err);
+	return seccomp_install(role, vm->vm_fd, role == SECCOMP_ROLE_VCPU ? fd : -1, err);
 }
 
 /* fds open when the launcher started (inherited): the jail closes them. */
@@ -105,7 +99,7 @@ int launch_confine(struct vm *vm, const struct launch_opts *opts)
 	return 0;
 }
 
-int launch_thread_init(struct vm *vm, enum vm_thread_role role)
+int launch_thread_init(struct vm *vm, enum seccomp_role role)
 {
 	struct errbuf err = {0};
 
