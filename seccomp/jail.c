@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../vmm/status.h"
+#include "supervise.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -414,38 +415,16 @@ static int arm_parent_death(struct errbuf *err)
 	return 0;
 }
 
-static _Noreturn void parent_wait(pid_t child, const sigset_t *waitset,
-				  const struct cgroup_state *cg)
+/* The parent's supervise cleanup: remove the cgroup it created. */
+static void parent_cleanup(void *arg)
 {
-	for (;;) {
-		siginfo_t si;
-		int sig = sigwaitinfo(waitset, &si), st;
-		pid_t r;
-
-		if (sig < 0)
-			continue;
-		if (sig != SIGCHLD) {
-			/* The terminal's own SIGINT/SIGHUP (SI_KERNEL) reach the child directly: it
-			 * shares our process group. Forward only what other processes sent. */
-			if (si.si_code != SI_KERNEL)
-				kill(child, sig);
-			continue;
-		}
-		r = waitpid(child, &st, WNOHANG);
-		if (r != child)
-			continue;
-		if (cg)
-			cgroup_cleanup(cg);
-		if (WIFEXITED(st))
-			_exit(WEXITSTATUS(st));
-		_exit(STATUS_SIGNAL_BASE + (WIFSIGNALED(st) ? WTERMSIG(st) : 0));
-	}
+	cgroup_cleanup(arg);
 }
 
 int jail_prepare(const struct jail_config *jc, struct errbuf *err)
 {
 	static struct cgroup_state cg; /* read by the parent after fork */
-	sigset_t fwd, waitset, old;
+	sigset_t old;
 	int rc, pfd[2];
 	pid_t pid;
 
@@ -464,14 +443,9 @@ int jail_prepare(const struct jail_config *jc, struct errbuf *err)
 	if (unshare(CLONE_NEWPID) < 0)
 		return err_sys(err, -errno, "jail: unshare(CLONE_NEWPID)");
 
-	sigemptyset(&fwd);
-	sigaddset(&fwd, SIGINT);
-	sigaddset(&fwd, SIGTERM);
-	sigaddset(&fwd, SIGHUP);
-	waitset = fwd;
-	sigaddset(&waitset, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &waitset, &old) < 0)
-		return err_sys(err, -errno, "jail: sigprocmask");
+	rc = supervise_block(&old);
+	if (rc < 0)
+		return err_sys(err, rc, "jail: sigprocmask");
 	/* The child learns of a parent that died before PR_SET_PDEATHSIG took effect from the
 	 * write end of this pipe closing. */
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -495,7 +469,11 @@ int jail_prepare(const struct jail_config *jc, struct errbuf *err)
 		if (pfd[1] > 0)
 			syscall(SYS_close_range, 0U, (unsigned)pfd[1] - 1, 0U);
 		syscall(SYS_close_range, (unsigned)pfd[1] + 1, ~0U, 0U);
-		parent_wait(pid, &waitset, jc->cgroup[0] ? &cg : NULL);
+		struct supervisor s = {.child = pid, .status_fd = -1, .arg = &cg};
+
+		if (jc->cgroup[0])
+			s.cleanup = parent_cleanup;
+		supervise(&s);
 	}
 
 	/* The child: PID 1 of the new PID namespace. */
