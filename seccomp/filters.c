@@ -15,7 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../vmm/status.h"
+#include "supervise.h"
 #include "syscall_names.h"
 
 #ifndef SYS_SECCOMP
@@ -196,7 +196,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *uctx)
 		pos = put_str(buf, pos, cap, " thread received SIGSYS not raised by its filter\n");
 		wr = write(2, buf, pos);
 		(void)wr;
-		die(STATUS_SIGNAL_BASE + SIGSYS);
+		die(SUPERVISE_SIGNAL_BASE + SIGSYS);
 	}
 	unsigned nr = (unsigned)si->si_syscall;
 	pos = put_str(buf, pos, cap, " thread made forbidden syscall ");
@@ -211,7 +211,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *uctx)
 	buf[pos++] = '\n';
 	wr = write(2, buf, pos);
 	(void)wr;
-	die(STATUS_SECCOMP);
+	die(SECCOMP_TRAP_STATUS);
 }
 
 int seccomp_init_trap_handler(struct errbuf *err)

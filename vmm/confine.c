@@ -6,9 +6,15 @@
 
 #include "../seccomp/jail.h"
 #include "../seccomp/seccomp.h"
+#include "../seccomp/supervise.h"
 #include "launch.h"
 #include "status.h"
 #include "vm.h"
+
+/* seccomp/ states its exit statuses in its own headers; they are the launcher's. */
+_Static_assert(SECCOMP_TRAP_STATUS == STATUS_SECCOMP, "seccomp trap status");
+_Static_assert(JAIL_STATUS == STATUS_JAIL, "jail status");
+_Static_assert(SUPERVISE_SIGNAL_BASE == STATUS_SIGNAL_BASE, "signal status base");
 
 static int thread_init(struct vm *vm, enum seccomp_role role, int fd, struct errbuf *err)
 {
