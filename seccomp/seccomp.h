@@ -3,8 +3,8 @@
  * Each thread installs its own filter (seccomp_install) after the VM is built and the jail
  * entered, before it runs guest-facing code. A forbidden syscall raises SIGSYS
  * (SECCOMP_RET_TRAP); the handler installed by seccomp_init_trap_handler prints one line and
- * ends the process with SECCOMP_TRAP_STATUS (74, vmm/status.h STATUS_SECCOMP). A syscall made with
- * a foreign architecture (i386 int 0x80, x32) kills the process outright
+ * ends the process with SECCOMP_TRAP_STATUS (74: vmm/status.h's STATUS_SECCOMP). A syscall
+ * made with a foreign architecture (i386 int 0x80, x32) kills the process outright
  * (SECCOMP_RET_KILL_PROCESS).
  *
  * The per-role lists, their counts and the reasons for each entry are in seccomp/README.md;
