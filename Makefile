@@ -15,7 +15,8 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -fno-strict-aliasing -MMD -MP \
            -I$(DEPS)/include $(KHDR) -DMICROVM_VERSION='"$(VERSION)"'
 LDFLAGS := -static -Wl,--gc-sections -Wl,-z,noexecstack
 
-SRCS    := $(wildcard vmm/*.c devices/*.c devices/virtio/*.c devices/legacy/*.c seccomp/*.c)
+SRCS    := $(wildcard vmm/*.c devices/*.c devices/virtio/*.c devices/legacy/*.c seccomp/*.c \
+             seccomp/jail/*.c)
 OBJS    := $(SRCS:%.c=$(B)/obj/%.o) $(B)/obj/builtin_images.o
 # The built-in guests: the names in vmm/builtin_images.h's BUILTIN_IMAGES(X) line.
 FW_PROGS := $(patsubst X(%),%,$(shell sed -n 's/^.define BUILTIN_IMAGES(X)//p' vmm/builtin_images.h))

@@ -15,7 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../vmm/status.h"
+#include "supervise.h"
 #include "syscall_names.h"
 
 #ifndef SYS_SECCOMP
@@ -39,12 +39,9 @@ struct seccomp_prog {
 
 #define PROG_MAX 256U
 
-static const char *const role_names[SECCOMP_ROLE_COUNT] = {
-    [SECCOMP_ROLE_CONTROL] = "control",
-    [SECCOMP_ROLE_VCPU] = "vcpu",
-    [SECCOMP_ROLE_EVENT] = "event",
-    [SECCOMP_ROLE_WAITER] = "waiter",
-};
+#define ROLE_NAME(up, lo) [SECCOMP_ROLE_##up] = #lo,
+static const char *const role_names[SECCOMP_ROLE_COUNT] = {SECCOMP_ROLES(ROLE_NAME)};
+#undef ROLE_NAME
 
 /* The calling thread's role for the SIGSYS message; -1 until seccomp_install. */
 static _Thread_local int thread_role = -1;
@@ -199,7 +196,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *uctx)
 		pos = put_str(buf, pos, cap, " thread received SIGSYS not raised by its filter\n");
 		wr = write(2, buf, pos);
 		(void)wr;
-		die(STATUS_SIGNAL_BASE + SIGSYS);
+		die(SUPERVISE_SIGNAL_BASE + SIGSYS);
 	}
 	unsigned nr = (unsigned)si->si_syscall;
 	pos = put_str(buf, pos, cap, " thread made forbidden syscall ");
@@ -214,7 +211,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *uctx)
 	buf[pos++] = '\n';
 	wr = write(2, buf, pos);
 	(void)wr;
-	die(STATUS_SECCOMP);
+	die(SECCOMP_TRAP_STATUS);
 }
 
 int seccomp_init_trap_handler(struct errbuf *err)

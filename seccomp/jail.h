@@ -8,7 +8,8 @@
  *   jail_enter()    after every file the VM needs is open, before threads start;
  *   seccomp_install() in each thread.
  * Every step that fails returns -errno with err naming the step ("jail: pivot_root:
- * Operation not permitted"); main exits with STATUS_JAIL (75). */
+ * Operation not permitted"); main exits with STATUS_JAIL (75). The code is in seccomp/jail/:
+ * options.c (the --jail-* table), cgroup.c, jail.c (jail_prepare, jail_enter). */
 #ifndef MICROVM_JAIL_H
 #define MICROVM_JAIL_H
 
@@ -19,6 +20,7 @@
 
 #include "../vmm/errors.h"
 
+#define JAIL_STATUS	   75	  /* exit status of a failed jail step (vmm/status.h STATUS_JAIL) */
 #define JAIL_DEFAULT_ID	   65534U /* uid and gid when not given: nobody / nogroup */
 #define JAIL_NOFILE_MARGIN 192U	  /* NOFILE = highest kept fd + 1 + this (vsock: 128 conns) */
 #define JAIL_PATH_MAX	   512U
@@ -64,10 +66,10 @@ int jail_check_config(const struct jail_config *jc, struct errbuf *err);
  * memory controllers on its ancestors as needed) and write cpu.max / memory.max;
  * unshare(CLONE_NEWPID); fork.
  * The parent never returns. It stays in the host's mount, network and cgroup namespaces
- * (untouched by the child's pivot_root), forwards SIGINT, SIGTERM and SIGHUP sent by other
- * processes to the child (terminal-generated ones reach the child directly), waits for it,
- * removes a cgroup it created, and exits with the child's exit status, or 128+signal if it
- * was killed.
+ * (untouched by the child's pivot_root) and runs supervise (seccomp/supervise.h): it forwards
+ * SIGINT, SIGTERM and SIGHUP sent by other processes to the child (terminal-generated ones
+ * reach the child directly), waits for it, removes a cgroup it created, and exits with the
+ * child's exit status, or 128+signal if it was killed.
  * The child is PID 1 of the new PID namespace and dies with SIGKILL if the parent dies
  * (PR_SET_PDEATHSIG). It moves into the cgroup, setns()es into the network namespace,
  * unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)s, and returns 0 with the caller's signal

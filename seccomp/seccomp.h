@@ -3,8 +3,9 @@
  * Each thread installs its own filter (seccomp_install) after the VM is built and the jail
  * entered, before it runs guest-facing code. A forbidden syscall raises SIGSYS
  * (SECCOMP_RET_TRAP); the handler installed by seccomp_init_trap_handler prints one line and
- * ends the process with STATUS_SECCOMP (74). A syscall made with a foreign architecture
- * (i386 int 0x80, x32) kills the process outright (SECCOMP_RET_KILL_PROCESS).
+ * ends the process with SECCOMP_TRAP_STATUS (74: vmm/status.h's STATUS_SECCOMP). A syscall
+ * made with a foreign architecture (i386 int 0x80, x32) kills the process outright
+ * (SECCOMP_RET_KILL_PROCESS).
  *
  * The per-role lists, their counts and the reasons for each entry are in seccomp/README.md;
  * tests/unit/test_seccomp.c checks the generated BPF against that table.
@@ -16,14 +17,9 @@
 #include <stddef.h>
 
 #include "../vmm/errors.h"
+#include "role.h"
 
-enum seccomp_role {
-	SECCOMP_ROLE_CONTROL, /* the main thread once the VM runs: signals, stop, join, stats */
-	SECCOMP_ROLE_VCPU,    /* one per vCPU: the KVM_RUN loop and PIO/MMIO handlers */
-	SECCOMP_ROLE_EVENT,   /* the event thread: epoll loop driving the devices */
-	SECCOMP_ROLE_WAITER,  /* the waiter process (vmm/waiter.h): waits for the exit status */
-	SECCOMP_ROLE_COUNT,
-};
+#define SECCOMP_TRAP_STATUS 74 /* exit status after a forbidden syscall */
 
 /* Load the role's filter on the calling thread only (no TSYNC), after setting
  * PR_SET_NO_NEW_PRIVS. The programs are compiled from seccomp/rules.h by libseccomp at build
@@ -40,7 +36,7 @@ int seccomp_install(enum seccomp_role role, int vm_fd, int vcpu_fd, struct errbu
 /* Install the process-wide SIGSYS handler: on a trapped syscall it writes
  *   microvm: seccomp: <role> thread made forbidden syscall <name> (<nr>)
  * to fd 2 using only async-signal-safe code (write, then _exit), and ends the process with
- * STATUS_SECCOMP. Every role allows write, exit_group and rt_sigreturn so the handler itself
+ * SECCOMP_TRAP_STATUS. Every role allows write, exit_group and rt_sigreturn so the handler itself
  * cannot trap. Call once from main before any thread starts (the handler is shared by all
  * threads; the role comes from the calling thread's seccomp_install). Returns 0 or -errno. */
 int seccomp_init_trap_handler(struct errbuf *err);
@@ -54,8 +50,5 @@ int seccomp_export(enum seccomp_role role, int vm_fd, int vcpu_fd, void *buf, si
 /* How many distinct syscalls the role allows (the table in seccomp/README.md); -EINVAL for an
  * unknown role. */
 int seccomp_allowed_count(enum seccomp_role role);
-
-/* "control", "vcpu", "event"; "unknown" for anything else. */
-const char *seccomp_role_name(enum seccomp_role role);
 
 #endif

@@ -12,11 +12,11 @@
 SECCOMP_BPF := seccomp/seccomp_bpf.h
 SECCOMP_CFLAGS := $(filter-out -MMD -MP,$(CFLAGS))
 
-$(B)/tools/bpfgen: seccomp/tools/bpfgen.c seccomp/rules.h seccomp/seccomp.h $(DEPS)/lib/libseccomp.a
+$(B)/tools/bpfgen: seccomp/tools/bpfgen.c seccomp/rules.h seccomp/seccomp.h seccomp/role.h $(DEPS)/lib/libseccomp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SECCOMP_CFLAGS) $(LDFLAGS) $< $(DEPS)/lib/libseccomp.a -o $@
 
-$(SECCOMP_BPF): seccomp/tools/bpfgen.c seccomp/rules.h seccomp/seccomp.h | $(B)/tools/bpfgen
+$(SECCOMP_BPF): seccomp/tools/bpfgen.c seccomp/rules.h seccomp/seccomp.h seccomp/role.h | $(B)/tools/bpfgen
 	$(B)/tools/bpfgen > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/seccomp/filters.o: $(SECCOMP_BPF)

@@ -6,21 +6,21 @@
 
 #include "../seccomp/jail.h"
 #include "../seccomp/seccomp.h"
+#include "../seccomp/supervise.h"
 #include "launch.h"
 #include "status.h"
 #include "vm.h"
 
-static int thread_init(struct vm *vm, enum vm_thread_role role, int fd, struct errbuf *err)
-{
-	static const enum seccomp_role roles[] = {
-	    [VM_THREAD_CONTROL] = SECCOMP_ROLE_CONTROL,
-	    [VM_THREAD_EVENT] = SECCOMP_ROLE_EVENT,
-	    [VM_THREAD_VCPU] = SECCOMP_ROLE_VCPU,
-	};
+/* seccomp/ states its exit statuses in its own headers; they are the launcher's. */
+_Static_assert(SECCOMP_TRAP_STATUS == STATUS_SECCOMP, "seccomp trap status");
+_Static_assert(JAIL_STATUS == STATUS_JAIL, "jail status");
+_Static_assert(SUPERVISE_SIGNAL_BASE == STATUS_SIGNAL_BASE, "signal status base");
 
+static int thread_init(struct vm *vm, enum seccomp_role role, int fd, struct errbuf *err)
+{
 	if (!vm->seccomp)
 		return 0;
-	return seccomp_install(roles[role], vm->vm_fd, role == VM_THREAD_VCPU ? fd : -1, err);
+	return seccomp_install(role, vm->vm_fd, role == SECCOMP_ROLE_VCPU ? fd : -1, err);
 }
 
 /* fds open when the launcher started (inherited): the jail closes them. */
@@ -105,7 +105,7 @@ int launch_confine(struct vm *vm, const struct launch_opts *opts)
 	return 0;
 }
 
-int launch_thread_init(struct vm *vm, enum vm_thread_role role)
+int launch_thread_init(struct vm *vm, enum seccomp_role role)
 {
 	struct errbuf err = {0};
 

@@ -140,7 +140,7 @@ static void *event_thread(void *arg)
 	struct errbuf err = {0};
 	int rc;
 
-	if (vm->thread_init && vm->thread_init(vm, VM_THREAD_EVENT, -1, &err) < 0) {
+	if (vm->thread_init && vm->thread_init(vm, SECCOMP_ROLE_EVENT, -1, &err) < 0) {
 		err_print("microvm: event thread: %s\n", err.msg);
 		vm_request_stop(vm, STATUS_INTERNAL);
 	}
@@ -318,7 +318,7 @@ int launch(const struct vm_config *cfg, const struct launch_opts *opts)
 		return STATUS_INTERNAL;
 	}
 	l.ready_ns = monotonic_ns();
-	if (launch_thread_init(&l.vm, VM_THREAD_CONTROL) < 0)
+	if (launch_thread_init(&l.vm, SECCOMP_ROLE_CONTROL) < 0)
 		vm_request_stop(&l.vm, STATUS_INTERNAL);
 	pthread_barrier_wait(&l.vm.start_barrier);
 	wait_for_stop(&l);

@@ -31,6 +31,6 @@ int launch_prepare(struct vm *vm, const struct launch_opts *opts);
 int launch_confine(struct vm *vm, const struct launch_opts *opts);
 
 /* First thing on each VM thread: install the role's seccomp filter (unless --no-seccomp). */
-int launch_thread_init(struct vm *vm, enum vm_thread_role role);
+int launch_thread_init(struct vm *vm, enum seccomp_role role);
 
 #endif

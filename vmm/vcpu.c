@@ -336,7 +336,7 @@ void *vcpu_thread(void *arg)
 	struct vm *vm = v->vm;
 	struct errbuf err = {0};
 
-	if (vm->thread_init && vm->thread_init(vm, VM_THREAD_VCPU, v->fd, &err) < 0) {
+	if (vm->thread_init && vm->thread_init(vm, SECCOMP_ROLE_VCPU, v->fd, &err) < 0) {
 		err_print("microvm: vcpu%u: %s\n", v->id, err.msg);
 		vm_request_stop(vm, STATUS_INTERNAL);
 	}

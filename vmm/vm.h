@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../seccomp/role.h"
 #include "config.h"
 #include "errors.h"
 #include "evloop.h"
@@ -45,12 +46,6 @@ struct vm_virtio_window {
 
 struct vcpu;
 
-enum vm_thread_role {
-	VM_THREAD_CONTROL,
-	VM_THREAD_EVENT,
-	VM_THREAD_VCPU,
-};
-
 struct vm {
 	int kvm_fd;
 	int vm_fd;
@@ -84,8 +79,8 @@ struct vm {
 	bool seccomp;	 /* install filters (false only with --no-seccomp) */
 
 	/* Called first on every VM thread (the launcher installs the role's seccomp filter);
-	 * fd is the vCPU fd for VM_THREAD_VCPU, else -1. NULL: nothing to do. */
-	int (*thread_init)(struct vm *vm, enum vm_thread_role role, int fd, struct errbuf *err);
+	 * fd is the vCPU fd for SECCOMP_ROLE_VCPU, else -1. NULL: nothing to do. */
+	int (*thread_init)(struct vm *vm, enum seccomp_role role, int fd, struct errbuf *err);
 	pthread_barrier_t start_barrier; /* threads wait here until all are ready */
 };
 

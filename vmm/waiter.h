@@ -9,10 +9,11 @@
 
 /* Fork. Returns in the worker with the fd to report on (>= 0), or -errno when the fork failed
  * (the caller then runs everything itself, just without the early exit). The waiter never
- * returns: it forwards SIGINT/SIGTERM/SIGHUP sent to it to the worker and exits with the
- * reported status, or with the worker's own (128+N when killed by signal N) if the worker
- * ends without reporting (a seccomp trap, SIGKILL). With seccomp, the waiter confines itself
- * to SECCOMP_ROLE_WAITER (poll, read, kill with the forwarded signals, wait4). */
+ * returns: it runs supervise (seccomp/supervise.h), which forwards SIGINT/SIGTERM/SIGHUP sent
+ * to it to the worker and exits with the reported status, or with the worker's own (128+N
+ * when killed by signal N) if the worker ends without reporting (a seccomp trap, SIGKILL). With
+ * seccomp, the waiter confines itself to SECCOMP_ROLE_WAITER (poll, read, kill with the forwarded
+ * signals, wait4). */
 int waiter_fork(bool seccomp);
 
 /* The worker learns that the waiter died (was killed) from POLLERR on the returned fd: the

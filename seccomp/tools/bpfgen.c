@@ -14,8 +14,11 @@
 
 #include "../rules.h"
 
-static const char *const role_upper[SECCOMP_ROLE_COUNT] = {"CONTROL", "VCPU", "EVENT", "WAITER"};
-static const char *const role_lower[SECCOMP_ROLE_COUNT] = {"control", "vcpu", "event", "waiter"};
+/* Both spellings from the one role table (seccomp/role.h). */
+#define ROLE_UP(up, lo) #up,
+#define ROLE_LO(up, lo) #lo,
+static const char *const role_upper[SECCOMP_ROLE_COUNT] = {SECCOMP_ROLES(ROLE_UP)};
+static const char *const role_lower[SECCOMP_ROLE_COUNT] = {SECCOMP_ROLES(ROLE_LO)};
 static size_t gen_len[SECCOMP_ROLE_COUNT], gen_nvm[SECCOMP_ROLE_COUNT],
     gen_nvcpu[SECCOMP_ROLE_COUNT];
 

@@ -1,7 +1,7 @@
-/* seccomp/jail.c: --jail* option parsing, and (as root) a real jail: PID namespace, empty
+/* seccomp/jail/: --jail* option parsing, and (as root) a real jail: PID namespace, empty
  * read-only root, dropped ids and capabilities, rlimits, closed fds, cleared environment,
  * signal forwarding and exit-status passing by the parent. */
-// SOURCES: seccomp/jail.c vmm/errors.c vmm/launch_guard.c
+// SOURCES: seccomp/jail/jail.c seccomp/jail/options.c seccomp/jail/cgroup.c seccomp/supervise.c vmm/errors.c vmm/launch_guard.c
 
 #include <dirent.h>
 #include <errno.h>
