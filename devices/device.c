@@ -1,4 +1,4 @@
-/* Registry of device types, kept sorted by creation order. */
+/* Registry of device types, kept sorted by creation phase. */
 #include "device.h"
 
 static struct device_type *types;
@@ -7,7 +7,7 @@ void device_type_register(struct device_type *t)
 {
 	struct device_type **pp = &types;
 
-	while (*pp && (*pp)->order <= t->order)
+	while (*pp && (*pp)->phase <= t->phase)
 		pp = &(*pp)->next;
 	t->next = *pp;
 	*pp = t;

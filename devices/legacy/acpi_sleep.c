@@ -67,5 +67,5 @@ static int acpi_sleep_create(struct vm *vm, const struct vm_config *cfg, struct 
 }
 
 static struct device_type acpi_sleep_type = {
-    .name = "acpi-sleep", .order = 3, .create = acpi_sleep_create};
+    .name = "acpi-sleep", .phase = DEVICE_PHASE_ACPI_SLEEP, .create = acpi_sleep_create};
 DEVICE_TYPE_REGISTER(acpi_sleep_type)

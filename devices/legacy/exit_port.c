@@ -34,5 +34,5 @@ static int exit_port_create(struct vm *vm, const struct vm_config *cfg, struct e
 }
 
 static struct device_type exit_port_type = {
-    .name = "exit-port", .order = 2, .create = exit_port_create};
+    .name = "exit-port", .phase = DEVICE_PHASE_EXIT_PORT, .create = exit_port_create};
 DEVICE_TYPE_REGISTER(exit_port_type)

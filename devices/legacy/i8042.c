@@ -130,5 +130,6 @@ static int i8042_create(struct vm *vm, const struct vm_config *cfg, struct errbu
 	return vm_add_stats(vm, "i8042", i8042_stats, k);
 }
 
-static struct device_type i8042_type = {.name = "i8042", .order = 1, .create = i8042_create};
+static struct device_type i8042_type = {
+    .name = "i8042", .phase = DEVICE_PHASE_I8042, .create = i8042_create};
 DEVICE_TYPE_REGISTER(i8042_type)

@@ -60,5 +60,6 @@ static int pvpanic_create(struct vm *vm, const struct vm_config *cfg, struct err
 	return vm_add_stats(vm, "pvpanic", pvpanic_stats, p);
 }
 
-static struct device_type pvpanic_type = {.name = "pvpanic", .order = 4, .create = pvpanic_create};
+static struct device_type pvpanic_type = {
+    .name = "pvpanic", .phase = DEVICE_PHASE_PVPANIC, .create = pvpanic_create};
 DEVICE_TYPE_REGISTER(pvpanic_type)

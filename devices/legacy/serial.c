@@ -305,5 +305,6 @@ static int serial_create(struct vm *vm, const struct vm_config *cfg, struct errb
 	return 0;
 }
 
-static struct device_type serial_type = {.name = "serial", .order = 0, .create = serial_create};
+static struct device_type serial_type = {
+    .name = "serial", .phase = DEVICE_PHASE_SERIAL, .create = serial_create};
 DEVICE_TYPE_REGISTER(serial_type)

@@ -517,7 +517,7 @@ static int virtio_blk_create(struct vm *vm, const struct vm_config *cfg, struct 
 
 static struct device_type virtio_blk_type = {
     .name = "virtio-blk",
-    .order = 10,
+    .phase = DEVICE_PHASE_VIRTIO_BLK,
     .create = virtio_blk_create,
 };
 DEVICE_TYPE_REGISTER(virtio_blk_type)

@@ -673,7 +673,7 @@ static int virtio_net_create(struct vm *vm, const struct vm_config *cfg, struct 
 
 static struct device_type virtio_net_type = {
     .name = "virtio-net",
-    .order = 20,
+    .phase = DEVICE_PHASE_VIRTIO_NET,
     .create = virtio_net_create,
 };
 DEVICE_TYPE_REGISTER(virtio_net_type)

@@ -303,7 +303,7 @@ static int virtio_rng_create(struct vm *vm, const struct vm_config *cfg, struct 
 
 static struct device_type virtio_rng_type = {
     .name = "virtio-rng",
-    .order = 30,
+    .phase = DEVICE_PHASE_VIRTIO_RNG,
     .create = virtio_rng_create,
 };
 DEVICE_TYPE_REGISTER(virtio_rng_type)

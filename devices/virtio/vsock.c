@@ -265,7 +265,7 @@ static int virtio_vsock_create(struct vm *vm, const struct vm_config *cfg, struc
 
 static struct device_type virtio_vsock_type = {
     .name = "virtio-vsock",
-    .order = 40,
+    .phase = DEVICE_PHASE_VIRTIO_VSOCK,
     .create = virtio_vsock_create,
 };
 DEVICE_TYPE_REGISTER(virtio_vsock_type)
