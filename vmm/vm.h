@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../devices/host.h"
 #include "../seccomp/role.h"
 #include "config.h"
 #include "errors.h"
@@ -17,11 +18,6 @@
 #define VM_MAX_IO_REGIONS 48U
 #define VM_MAX_STATS	  40U
 
-/* A PIO or MMIO access trapped to user space. off is relative to the region base; data holds
- * len (1, 2, 4 or 8) bytes, little endian: filled by the handler on reads. Runs on a vCPU
- * thread; handlers must tolerate concurrent calls from several vCPUs. */
-typedef void (*io_handler_fn)(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write);
-
 struct io_region {
 	uint64_t base;
 	uint64_t len;
@@ -29,9 +25,7 @@ struct io_region {
 	void *opaque;
 };
 
-/* Print a JSON object value (e.g. {"requests":3}) describing a device's counters. */
-typedef void (*stats_fn)(void *opaque, FILE *f);
-
+/* io_handler_fn and stats_fn: devices/host.h, the devices' view of this struct. */
 struct vm_stats_entry {
 	char name[32];
 	stats_fn fn;
@@ -65,6 +59,8 @@ struct vm {
 
 	char cmdline[BOOT_CMDLINE_MAX];
 	size_t cmdline_len;
+
+	char jail_dir[4096]; /* host_jail_expose_dir's directory, "" for none; read by confine.c */
 
 	struct vm_stats_entry stats[VM_MAX_STATS];
 	unsigned n_stats;
