@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../../vmm/layout.h"
-#include "../../vmm/vm.h"
+#include "../host.h"
 #include "../device.h"
 
 enum {
@@ -37,7 +37,7 @@ static void acpi_sleep_io(void *opaque, uint64_t off, void *data, uint32_t len, 
 		return;
 	if (((v & SLEEP_TYPE_MASK) >> SLEEP_TYPE_SHIFT) == ACPI_SLP_TYP_S5) {
 		s->poweroffs++;
-		vm_request_stop(s->vm, 0);
+		host_request_stop(s->vm, 0);
 	} else {
 		s->ignored++;
 	}
@@ -59,11 +59,11 @@ static int acpi_sleep_create(struct vm *vm, const struct vm_config *cfg, struct 
 	(void)cfg;
 	memset(s, 0, sizeof(*s));
 	s->vm = vm;
-	rc = vm_add_pio(vm, ACPI_SLEEP_CONTROL_PORT, 2, acpi_sleep_io, s);
+	rc = host_add_pio(vm, ACPI_SLEEP_CONTROL_PORT, 2, acpi_sleep_io, s);
 	if (rc < 0)
 		return err_sys(err, rc, "acpi-sleep: ports 0x%x-0x%x", ACPI_SLEEP_CONTROL_PORT,
 			       ACPI_SLEEP_STATUS_PORT);
-	return vm_add_stats(vm, "acpi_sleep", acpi_sleep_stats, s);
+	return host_add_stats(vm, "acpi_sleep", acpi_sleep_stats, s);
 }
 
 static struct device_type acpi_sleep_type = {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../../vmm/status.h"
-#include "../../vmm/vm.h"
+#include "../host.h"
 #include "../device.h"
 
 static struct vm *exit_vm;
@@ -20,7 +20,7 @@ static void exit_port_io(void *opaque, uint64_t off, void *data, uint32_t len, b
 	if (off != 0)
 		return;
 	memcpy(&v, data, len < sizeof(v) ? len : sizeof(v));
-	vm_request_stop(exit_vm, v > STATUS_GUEST_MAX ? STATUS_GUEST_MAX : (int)v);
+	host_request_stop(exit_vm, v > STATUS_GUEST_MAX ? STATUS_GUEST_MAX : (int)v);
 }
 
 static int exit_port_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *err)
@@ -29,7 +29,7 @@ static int exit_port_create(struct vm *vm, const struct vm_config *cfg, struct e
 
 	(void)cfg;
 	exit_vm = vm;
-	rc = vm_add_pio(vm, EXIT_PORT, EXIT_PORT_SIZE, exit_port_io, NULL);
+	rc = host_add_pio(vm, EXIT_PORT, EXIT_PORT_SIZE, exit_port_io, NULL);
 	return rc < 0 ? err_sys(err, rc, "exit port 0x%x", EXIT_PORT) : 0;
 }
 

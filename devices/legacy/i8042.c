@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../vmm/vm.h"
+#include "../host.h"
 #include "../device.h"
 
 enum {
@@ -62,7 +62,7 @@ static void i8042_command(struct i8042 *k, uint8_t cmd)
 		break;
 	case I8042_CMD_RESET:
 		k->resets++;
-		vm_request_stop(k->vm, 0);
+		host_request_stop(k->vm, 0);
 		break;
 	default:
 		break;
@@ -77,7 +77,7 @@ static void i8042_data_write(struct i8042 *k, uint8_t v)
 		i8042_reply(k, v); /* echoed as keyboard data: Linux's probe sees no AUX port */
 	} else if (k->pending_cmd == I8042_CMD_WRITE_OUTPUT && !(v & 1)) {
 		k->resets++; /* output port bit 0 low: CPU reset line */
-		vm_request_stop(k->vm, 0);
+		host_request_stop(k->vm, 0);
 	}
 	k->pending_cmd = 0;
 }
@@ -124,10 +124,10 @@ static int i8042_create(struct vm *vm, const struct vm_config *cfg, struct errbu
 	k->ctr = 0x45; /* kbd interrupt, system flag, translate */
 	pthread_mutex_init(&k->lock, NULL);
 	/* One region covering 0x60..0x64; offsets 1-3 (0x61 speaker etc.) read as 0. */
-	rc = vm_add_pio(vm, I8042_DATA, I8042_COMMAND - I8042_DATA + 1, i8042_io, k);
+	rc = host_add_pio(vm, I8042_DATA, I8042_COMMAND - I8042_DATA + 1, i8042_io, k);
 	if (rc < 0)
 		return err_sys(err, rc, "i8042: ports 0x60-0x64");
-	return vm_add_stats(vm, "i8042", i8042_stats, k);
+	return host_add_stats(vm, "i8042", i8042_stats, k);
 }
 
 static struct device_type i8042_type = {

@@ -4,7 +4,7 @@
 
 #include "../../vmm/layout.h"
 #include "../../vmm/status.h"
-#include "../../vmm/vm.h"
+#include "../host.h"
 #include "../device.h"
 
 enum {
@@ -36,7 +36,7 @@ static void pvpanic_io(void *opaque, uint64_t off, void *data, uint32_t len, boo
 		return;
 	if (p->panics++ == 0)
 		err_print("microvm: the guest kernel panicked (pvpanic)\n");
-	vm_request_stop(p->vm, STATUS_GUEST_PANIC);
+	host_request_stop(p->vm, STATUS_GUEST_PANIC);
 }
 
 static void pvpanic_stats(void *opaque, FILE *f)
@@ -54,10 +54,10 @@ static int pvpanic_create(struct vm *vm, const struct vm_config *cfg, struct err
 	(void)cfg;
 	memset(p, 0, sizeof(*p));
 	p->vm = vm;
-	rc = vm_add_pio(vm, PVPANIC_PORT, 1, pvpanic_io, p);
+	rc = host_add_pio(vm, PVPANIC_PORT, 1, pvpanic_io, p);
 	if (rc < 0)
 		return err_sys(err, rc, "pvpanic: port 0x%x", PVPANIC_PORT);
-	return vm_add_stats(vm, "pvpanic", pvpanic_stats, p);
+	return host_add_stats(vm, "pvpanic", pvpanic_stats, p);
 }
 
 static struct device_type pvpanic_type = {

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../vmm/vm.h"
+#include "../host.h"
 #include "../device.h"
 
 #define UART_RX_FIFO 64U
@@ -70,7 +70,7 @@ static void serial_update_irq(struct serial *s)
 
 	if (level != s->irq_level) {
 		s->irq_level = level;
-		vm_irq_line(s->vm, COM1_IRQ, level);
+		host_irq_line(s->vm, COM1_IRQ, level);
 	}
 }
 
@@ -92,7 +92,7 @@ static uint8_t serial_rx_pop(struct serial *s)
 		s->rx_count--;
 		if (s->input_paused && s->in_fd >= 0) {
 			s->input_paused = false;
-			evloop_mod(&s->vm->loop, &s->input, EPOLLIN);
+			evloop_mod(host_loop(s->vm), &s->input, EPOLLIN);
 		}
 	}
 	return b;
@@ -258,7 +258,7 @@ static void serial_input(struct evloop_handler *h, uint32_t events)
 	pthread_mutex_lock(&s->lock);
 	n = read(s->in_fd, buf, UART_RX_FIFO - s->rx_count);
 	if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
-		evloop_del(&s->vm->loop, h); /* EOF or error: no more input */
+		evloop_del(host_loop(s->vm), h); /* EOF or error: no more input */
 		s->in_fd = -1;
 	}
 	for (ssize_t i = 0; i < n; i++)
@@ -266,7 +266,7 @@ static void serial_input(struct evloop_handler *h, uint32_t events)
 	s->rx_bytes += n > 0 ? (uint64_t)n : 0;
 	if (s->rx_count == UART_RX_FIFO && s->in_fd >= 0) {
 		s->input_paused = true;
-		evloop_mod(&s->vm->loop, h, 0);
+		evloop_mod(host_loop(s->vm), h, 0);
 	}
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
@@ -295,13 +295,13 @@ static int serial_create(struct vm *vm, const struct vm_config *cfg, struct errb
 	s->out_poll = fstat(1, &st) < 0 || !S_ISREG(st.st_mode);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->out_lock, NULL);
-	rc = vm_add_pio(vm, COM1_PORT, 8, serial_io, s);
+	rc = host_add_pio(vm, COM1_PORT, 8, serial_io, s);
 	if (rc < 0)
 		return err_sys(err, rc, "serial: port 0x%x", COM1_PORT);
 	s->input = (struct evloop_handler){.fd = 0, .fn = serial_input, .opaque = s};
-	if (evloop_add(&vm->loop, &s->input, EPOLLIN) < 0)
+	if (evloop_add(host_loop(vm), &s->input, EPOLLIN) < 0)
 		s->in_fd = -1; /* stdin closed or a regular file: no guest input */
-	vm_add_stats(vm, "serial0", serial_stats, s);
+	host_add_stats(vm, "serial0", serial_stats, s);
 	return 0;
 }
 

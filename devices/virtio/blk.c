@@ -19,7 +19,7 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
-#include "../../vmm/vm.h"
+#include "../host.h"
 #include "../device.h"
 #include "../../vmm/status.h"
 
@@ -479,7 +479,7 @@ static int blk_root_cmdline(struct vm *vm, const struct drive_config *dc, unsign
 	else
 		snprintf(arg, sizeof(arg), "root=/dev/vd%c %s", 'a' + index,
 			 dc->is_read_only ? "ro" : "rw");
-	rc = vm_cmdline_append(vm, arg);
+	rc = host_cmdline_append(vm, arg);
 	if (rc < 0)
 		return err_class(
 		    err, STATUS_CONFIG,

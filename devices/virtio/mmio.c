@@ -14,7 +14,7 @@
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 
-#include "../../vmm/vm.h"
+#include "../host.h"
 #include "../../vmm/status.h"
 
 #define VIRTIO_MMIO_MAGIC 0x74726976U /* "virt" */
@@ -166,7 +166,8 @@ static void ioeventfd_unbind(struct virtio_dev *dev, struct virtio_mmio_queue *q
 {
 	if (!q->ioeventfd_on)
 		return;
-	vm_ioeventfd(dev->vm, dev->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q->index, q->kick.fd, false);
+	host_ioeventfd(dev->vm, dev->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q->index, q->kick.fd,
+		       false);
 	q->ioeventfd_on = false;
 }
 
@@ -326,7 +327,7 @@ static void queue_enable(struct virtio_dev *dev, struct virtio_mmio_queue *q)
 	pthread_mutex_lock(&q->lock);
 	q->vq.event_idx = virtio_dev_has(dev, VIRTIO_RING_F_EVENT_IDX);
 	q->vq.indirect = virtio_dev_has(dev, VIRTIO_RING_F_INDIRECT_DESC);
-	rc = q->vq.size > dev->ops->queue_max ? -EINVAL : virtq_start(&q->vq, &dev->vm->mem);
+	rc = q->vq.size > dev->ops->queue_max ? -EINVAL : virtq_start(&q->vq, host_mem(dev->vm));
 	q->ready = rc == 0;
 	pthread_mutex_unlock(&q->lock);
 	if (rc < 0) {
@@ -339,8 +340,8 @@ static void queue_enable(struct virtio_dev *dev, struct virtio_mmio_queue *q)
 		virtio_mmio_needs_reset(dev);
 		return;
 	}
-	rc = vm_ioeventfd(dev->vm, dev->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q->index, q->kick.fd,
-			  true);
+	rc = host_ioeventfd(dev->vm, dev->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q->index, q->kick.fd,
+			    true);
 	if (rc < 0)
 		virtio_dev_host_error(dev, "queue %u: ioeventfd: %s (kicks will trap)", q->index,
 				      strerror(-rc));
@@ -608,7 +609,7 @@ static int loop_eventfd(struct vm *vm, struct evloop_handler *h, evloop_fn fn, v
 	    .fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), .fn = fn, .opaque = opaque};
 	if (h->fd < 0)
 		return -errno;
-	rc = evloop_add(&vm->loop, h, EPOLLIN);
+	rc = evloop_add(host_loop(vm), h, EPOLLIN);
 	if (rc < 0) {
 		close(h->fd);
 		h->fd = -1;
@@ -645,12 +646,12 @@ static void transport_fds_close(struct virtio_dev *dev)
 		struct virtio_mmio_queue *q = &dev->queues[i];
 
 		if (q->kick.fd >= 0) {
-			evloop_del(&dev->vm->loop, &q->kick);
+			evloop_del(host_loop(dev->vm), &q->kick);
 			close(q->kick.fd);
 		}
 	}
 	if (dev->mmio_notify.fd >= 0) {
-		evloop_del(&dev->vm->loop, &dev->mmio_notify);
+		evloop_del(host_loop(dev->vm), &dev->mmio_notify);
 		close(dev->mmio_notify.fd);
 	}
 	if (dev->irq_fd >= 0)
@@ -665,7 +666,7 @@ static int transport_fds_open(struct virtio_dev *dev, struct errbuf *err)
 	dev->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (dev->irq_fd < 0)
 		return err_sys(err, -errno, "%s: eventfd", name);
-	rc = vm_irqfd(dev->vm, dev->irq_fd, dev->gsi, true);
+	rc = host_irqfd(dev->vm, dev->irq_fd, dev->gsi, true);
 	if (rc < 0) {
 		close(dev->irq_fd);
 		dev->irq_fd = -1;
@@ -690,7 +691,7 @@ int virtio_mmio_init(struct virtio_dev *dev, struct vm *vm, const struct virtio_
 	if (rc < 0)
 		return rc;
 	transport_state_init(dev, vm, ops, priv);
-	rc = vm_alloc_virtio_window(vm, &dev->base, &dev->gsi);
+	rc = host_alloc_virtio_window(vm, &dev->base, &dev->gsi);
 	if (rc < 0)
 		return err_class(err, STATUS_CONFIG,
 				 err_set(err, rc,
@@ -698,18 +699,18 @@ int virtio_mmio_init(struct virtio_dev *dev, struct vm *vm, const struct virtio_
 					 ops->name, VIRTIO_MMIO_MAX));
 	rc = transport_fds_open(dev, err);
 	if (rc == 0) {
-		rc = vm_add_stats(vm, ops->name, stats_print, dev);
+		rc = host_add_stats(vm, ops->name, stats_print, dev);
 		if (rc < 0)
 			err_sys(err, rc, "%s: stats", ops->name);
 	}
 	if (rc == 0) {
-		rc = vm_add_mmio(vm, dev->base, VIRTIO_MMIO_SIZE, virtio_mmio_access, dev);
+		rc = host_add_mmio(vm, dev->base, VIRTIO_MMIO_SIZE, virtio_mmio_access, dev);
 		if (rc < 0)
 			err_sys(err, rc, "%s: MMIO region at 0x%" PRIx64, ops->name, dev->base);
 	}
 	if (rc < 0) {
 		if (dev->irq_fd >= 0)
-			vm_irqfd(vm, dev->irq_fd, dev->gsi, false);
+			host_irqfd(vm, dev->irq_fd, dev->gsi, false);
 		transport_fds_close(dev);
 	}
 	return rc;

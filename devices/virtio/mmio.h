@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "../../vmm/errors.h"
-#include "../../vmm/evloop.h"
+#include "../host.h"
 #include "virtqueue.h"
 
 /* VendorID register: "MVMM" in memory (byte) order, as QEMU's 0x554D4551 reads "QEMU". */
@@ -150,10 +150,10 @@ struct virtio_dev {
 	struct virtio_dev_stats stats;
 };
 
-/* Make dev a virtio-mmio device on vm: take a window and GSI (vm_alloc_virtio_window), create
+/* Make dev a virtio-mmio device on vm: take a window and GSI (host_alloc_virtio_window), create
  * the irqfd and bind it to the GSI, create one kick eventfd per queue and add it (and the
- * trapped-notify eventfd) to vm->loop, register the MMIO handler and the stats. ops and priv
- * must outlive the VM. Returns 0, or -errno with err filled: the fds made here are closed
+ * trapped-notify eventfd) to host_loop(vm), register the MMIO handler and the stats. ops and
+ * priv must outlive the VM. Returns 0, or -errno with err filled: the fds made here are closed
  * again, but a stats entry may stay registered, so dev must stay allocated until the VM is
  * destroyed. Call before the loop runs. */
 int virtio_mmio_init(struct virtio_dev *dev, struct vm *vm, const struct virtio_dev_ops *ops,

@@ -20,7 +20,7 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
-#include "../../vmm/vm.h"
+#include "../host.h"
 #include "../device.h"
 #include "../../vmm/status.h"
 
@@ -224,7 +224,7 @@ static void rx_interest(struct virtio_net *n, bool on)
 
 	if (n->tap_broken || n->rx_paused == !on)
 		return;
-	rc = evloop_mod(&n->dev.vm->loop, &n->tap, on ? EPOLLIN : 0);
+	rc = evloop_mod(host_loop(n->dev.vm), &n->tap, on ? EPOLLIN : 0);
 	if (rc < 0) {
 		virtio_dev_host_error(&n->dev, "tap: epoll_ctl: %s", strerror(-rc));
 		return;
@@ -242,7 +242,7 @@ static void tap_gone(struct virtio_net *n)
 		return;
 	virtio_dev_host_error(&n->dev, "tap error or hang-up (interface deleted?): no more "
 				       "frames from it");
-	evloop_del(&n->dev.vm->loop, &n->tap);
+	evloop_del(host_loop(n->dev.vm), &n->tap);
 	n->tap_broken = true;
 	atomic_store(&n->link_down, true);
 	virtio_mmio_config_changed(&n->dev);
@@ -659,7 +659,7 @@ static int virtio_net_create(struct vm *vm, const struct vm_config *cfg, struct 
 		}
 		rc = virtio_mmio_init(&n->dev, vm, &n->ops, n, err);
 		if (rc == 0) {
-			rc = evloop_add(&vm->loop, &n->tap, 0);
+			rc = evloop_add(host_loop(vm), &n->tap, 0);
 			if (rc < 0)
 				err_sys(err, rc, "network-interfaces[%u]: tap", i);
 		}

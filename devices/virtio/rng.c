@@ -17,7 +17,7 @@
 #include <linux/virtio_ring.h>
 
 #include "../../vmm/util.h"
-#include "../../vmm/vm.h"
+#include "../host.h"
 #include "../device.h"
 
 #ifdef UNIT_TEST
@@ -290,7 +290,7 @@ static int virtio_rng_create(struct vm *vm, const struct vm_config *cfg, struct 
 	}
 	rc = virtio_mmio_init(&r->dev, vm, &r->ops, r, err);
 	if (rc == 0 && r->timer.fd >= 0) {
-		rc = evloop_add(&vm->loop, &r->timer, EPOLLIN);
+		rc = evloop_add(host_loop(vm), &r->timer, EPOLLIN);
 		if (rc < 0)
 			err_sys(err, rc, "entropy: timerfd");
 	}

@@ -15,7 +15,7 @@
 #include <linux/virtio_ring.h>
 
 #include "../../vmm/launch_guard.h"
-#include "../../vmm/vm.h"
+#include "../host.h"
 #include "../device.h"
 
 static void count(_Atomic uint64_t *c, uint64_t n)
@@ -249,14 +249,14 @@ static int virtio_vsock_create(struct vm *vm, const struct vm_config *cfg, struc
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return err_sys(err, -ENOMEM, "vsock");
-	rc = vsock_setup(v, &cfg->vsock, &vm->loop, err);
+	rc = vsock_setup(v, &cfg->vsock, host_loop(vm), err);
 	if (rc < 0) {
 		free(v);
 		return rc;
 	}
 	rc = virtio_mmio_init(&v->dev, vm, &v->ops, v, err);
 	if (rc == 0) {
-		rc = evloop_add(&vm->loop, &v->wake, EPOLLIN);
+		rc = evloop_add(host_loop(vm), &v->wake, EPOLLIN);
 		if (rc < 0)
 			err_sys(err, rc, "vsock: eventfd");
 	}

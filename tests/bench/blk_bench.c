@@ -1,5 +1,5 @@
 /* Host-driven virtio-blk benchmark: 4 KiB random reads through the real device vs pread. */ // clang-format off
-// SOURCES: devices/virtio/blk.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/vm.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio/blk.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/vm.c vmm/host.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 // clang-format on
 /*
  * A driver thread (main) plays the guest on real guest memory (vm_create): it sets the device

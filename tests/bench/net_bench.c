@@ -1,5 +1,5 @@
 /* Host-driven virtio-net benchmark through a tap: packets/s both ways vs the tap itself. */ // clang-format off
-// SOURCES: devices/virtio/net.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/vm.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
+// SOURCES: devices/virtio/net.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/vm.c vmm/host.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c
 // clang-format on
 /*
  * As blk_bench: a driver thread (main) plays the guest on real guest memory (vm_create), sets

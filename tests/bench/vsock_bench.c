@@ -1,5 +1,5 @@
 /* Host-driven virtio-vsock benchmark: stream throughput both ways vs a unix socketpair. */ // clang-format off
-// SOURCES: devices/virtio/vsock.c devices/virtio/vsock_proto.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/vm.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c vmm/launch_guard.c
+// SOURCES: devices/virtio/vsock.c devices/virtio/vsock_proto.c devices/virtio/mmio.c devices/virtio/virtqueue.c devices/device.c vmm/vm.c vmm/host.c vmm/guest_mem.c vmm/evloop.c vmm/errors.c vmm/launch_guard.c
 // clang-format on
 /*
  * As blk_bench: a driver thread (main) plays the guest on real guest memory (vm_create), sets

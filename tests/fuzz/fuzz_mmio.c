@@ -55,31 +55,45 @@ static bool features_acceptable(void)
 
 /* ---- VM services: only the ioeventfd is checked. ---- */
 
-int vm_alloc_virtio_window(struct vm *v, uint64_t *base, uint32_t *gsi)
+int host_alloc_virtio_window(struct vm *v, uint64_t *base, uint32_t *gsi)
 {
 	(void)v;
 	*base = VIRTIO_MMIO_BASE;
 	*gsi = VIRTIO_MMIO_GSI_BASE;
 	return 0;
 }
-int vm_add_mmio(struct vm *v, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
+int host_add_mmio(struct vm *v, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
 {
 	(void)v, (void)base, (void)len, (void)fn, (void)opaque;
 	return 0;
 }
-int vm_add_stats(struct vm *v, const char *name, stats_fn fn, void *opaque)
+int host_add_stats(struct vm *v, const char *name, stats_fn fn, void *opaque)
 {
 	(void)v, (void)name, (void)fn, (void)opaque;
 	return 0;
 }
-int vm_irqfd(struct vm *v, int fd, uint32_t gsi, bool assign)
+int host_irqfd(struct vm *v, int fd, uint32_t gsi, bool assign)
 {
 	(void)v, (void)fd, (void)gsi, (void)assign;
 	return 0;
 }
 
+int host_cmdline_append(struct vm *v, const char *s)
+{
+	(void)v, (void)s;
+	return 0;
+}
+struct guest_mem *host_mem(struct vm *v)
+{
+	return &v->mem;
+}
+struct evloop *host_loop(struct vm *v)
+{
+	return &v->loop;
+}
+
 /* A queue is bound once, only while queues are set up (FEATURES_OK, before DRIVER_OK). */
-int vm_ioeventfd(struct vm *v, uint64_t addr, uint32_t len, uint64_t dm, int fd, bool assign)
+int host_ioeventfd(struct vm *v, uint64_t addr, uint32_t len, uint64_t dm, int fd, bool assign)
 {
 	(void)v;
 	if (addr != dev.base + VIRTIO_MMIO_QUEUE_NOTIFY || len != 4 || dm >= NQ ||

@@ -13,38 +13,48 @@
 #include <linux/if_tun.h>
 
 #include "devices/virtio/net.h"
-#include "vmm/vm.h"
+#include "devices/host.h"
 
 /* VM services are not used by net_tx_frame; these satisfy the linker. */
-int vm_alloc_virtio_window(struct vm *vm, uint64_t *base, uint32_t *gsi)
+int host_alloc_virtio_window(struct vm *vm, uint64_t *base, uint32_t *gsi)
 {
 	(void)vm, (void)base, (void)gsi;
 	return -ENOSPC;
 }
-int vm_add_mmio(struct vm *vm, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
+int host_add_mmio(struct vm *vm, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
 {
 	(void)vm, (void)base, (void)len, (void)fn, (void)opaque;
 	return -ENOSPC;
 }
-int vm_add_stats(struct vm *vm, const char *name, stats_fn fn, void *opaque)
+int host_add_stats(struct vm *vm, const char *name, stats_fn fn, void *opaque)
 {
 	(void)vm, (void)name, (void)fn, (void)opaque;
 	return -ENOSPC;
 }
-int vm_irqfd(struct vm *vm, int fd, uint32_t gsi, bool assign)
+int host_irqfd(struct vm *vm, int fd, uint32_t gsi, bool assign)
 {
 	(void)vm, (void)fd, (void)gsi, (void)assign;
 	return -ENOSYS;
 }
-int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t dm, int fd, bool assign)
+int host_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t dm, int fd, bool assign)
 {
 	(void)vm, (void)addr, (void)len, (void)dm, (void)fd, (void)assign;
 	return -ENOSYS;
 }
-int vm_cmdline_append(struct vm *vm, const char *s)
+int host_cmdline_append(struct vm *vm, const char *s)
 {
 	(void)vm, (void)s;
 	return 0;
+}
+struct guest_mem *host_mem(struct vm *vm)
+{
+	(void)vm;
+	return NULL;
+}
+struct evloop *host_loop(struct vm *vm)
+{
+	(void)vm;
+	return NULL;
 }
 
 #define BUF_SIZE (NET_MAX_FRAME + 4096U)

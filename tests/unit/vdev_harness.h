@@ -20,10 +20,11 @@
 
 #pragma GCC diagnostic ignored "-Wunused-function"
 
-/* ---- Test doubles of the VM services. ---- */
+/* ---- Test doubles of devices/host.h, recording into a struct vm the tests inspect. ---- */
 
 static struct vm vm;
-static char cmdline[1024];
+static char cmdline[4096];  /* every host_cmdline_append, each after a space */
+static char jail_dir[4096]; /* the last host_jail_expose_dir */
 struct ioev {
 	uint64_t addr, datamatch;
 	int fd;
@@ -34,7 +35,7 @@ static unsigned n_ioev;	   /* slots of ioev[] ever used; bound ones are on */
 static int irqfd_gsi[32];  /* the irqfd bound to each GSI, -1 for none */
 static int ioeventfd_fail; /* when set, the next assignment fails with this errno */
 
-int vm_alloc_virtio_window(struct vm *v, uint64_t *base, uint32_t *gsi)
+int host_alloc_virtio_window(struct vm *v, uint64_t *base, uint32_t *gsi)
 {
 	if (v->n_virtio >= VIRTIO_MMIO_MAX)
 		return -ENOSPC;
@@ -44,7 +45,7 @@ int vm_alloc_virtio_window(struct vm *v, uint64_t *base, uint32_t *gsi)
 	return 0;
 }
 
-int vm_add_mmio(struct vm *v, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
+int host_add_mmio(struct vm *v, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
 {
 	if (v->n_mmio >= VM_MAX_IO_REGIONS)
 		return -ENOSPC;
@@ -52,7 +53,7 @@ int vm_add_mmio(struct vm *v, uint64_t base, uint64_t len, io_handler_fn fn, voi
 	return 0;
 }
 
-int vm_add_stats(struct vm *v, const char *name, stats_fn fn, void *opaque)
+int host_add_stats(struct vm *v, const char *name, stats_fn fn, void *opaque)
 {
 	if (v->n_stats >= VM_MAX_STATS)
 		return -ENOSPC;
@@ -62,7 +63,7 @@ int vm_add_stats(struct vm *v, const char *name, stats_fn fn, void *opaque)
 	return 0;
 }
 
-int vm_irqfd(struct vm *v, int fd, uint32_t gsi, bool assign)
+int host_irqfd(struct vm *v, int fd, uint32_t gsi, bool assign)
 {
 	(void)v;
 	if (gsi < 32)
@@ -91,7 +92,8 @@ static unsigned ioev_count(void)
 
 /* KVM semantics: assigning over a bound (addr, datamatch) is -EEXIST, removing a binding that
  * is not there -ENOENT. The transport binds QueueNotify with 4-byte writes only. */
-int vm_ioeventfd(struct vm *v, uint64_t addr, uint32_t len, uint64_t datamatch, int fd, bool assign)
+int host_ioeventfd(struct vm *v, uint64_t addr, uint32_t len, uint64_t datamatch, int fd,
+		   bool assign)
 {
 	struct ioev *e = ioev_find(addr, datamatch);
 	unsigned i = 0;
@@ -121,13 +123,30 @@ int vm_ioeventfd(struct vm *v, uint64_t addr, uint32_t len, uint64_t datamatch, 
 	return 0;
 }
 
-int vm_cmdline_append(struct vm *v, const char *s)
+int host_cmdline_append(struct vm *v, const char *s)
 {
 	(void)v;
 	if (strlen(cmdline) + strlen(s) + 2 > sizeof(cmdline))
 		return -E2BIG;
 	strcat(cmdline, " ");
 	strcat(cmdline, s);
+	return 0;
+}
+
+struct guest_mem *host_mem(struct vm *v)
+{
+	return &v->mem;
+}
+
+struct evloop *host_loop(struct vm *v)
+{
+	return &v->loop;
+}
+
+int host_jail_expose_dir(struct vm *v, const char *dir)
+{
+	(void)v;
+	snprintf(jail_dir, sizeof(jail_dir), "%s", dir);
 	return 0;
 }
 
