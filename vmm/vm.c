@@ -258,20 +258,13 @@ int vm_cmdline_append(struct vm *vm, const char *s)
 
 int vm_alloc_virtio_window(struct vm *vm, uint64_t *base, uint32_t *gsi)
 {
-	char arg[64];
 	struct vm_virtio_window *w;
-	int rc;
 
 	if (vm->n_virtio >= VIRTIO_MMIO_MAX)
 		return -ENOSPC;
 	w = &vm->virtio[vm->n_virtio];
 	w->base = VIRTIO_MMIO_BASE + vm->n_virtio * VIRTIO_MMIO_SIZE;
 	w->gsi = VIRTIO_MMIO_GSI_BASE + vm->n_virtio;
-	snprintf(arg, sizeof(arg), "virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)w->base,
-		 w->gsi);
-	rc = vm_cmdline_append(vm, arg);
-	if (rc < 0)
-		return rc;
 	vm->n_virtio++;
 	*base = w->base;
 	*gsi = w->gsi;

@@ -103,8 +103,8 @@ bool vm_stopping(const struct vm *vm);
 int vm_add_pio(struct vm *vm, uint64_t port, uint64_t len, io_handler_fn fn, void *opaque);
 int vm_add_mmio(struct vm *vm, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque);
 
-/* Take the next virtio-mmio window and GSI, and announce it on the kernel command line as
- * virtio_mmio.device=4K@0xBASE:GSI. -ENOSPC when all GSIs are used. */
+/* Take the next virtio-mmio window and GSI (recorded for ACPI). -ENOSPC when all GSIs are
+ * used. The transport announces it on the command line (virtio_mmio_init). */
 int vm_alloc_virtio_window(struct vm *vm, uint64_t *base, uint32_t *gsi);
 
 /* Add s to the guest command line: " s" at the end, or "s " before a "--" word, so that the

@@ -683,6 +683,20 @@ static int transport_fds_open(struct virtio_dev *dev, struct errbuf *err)
 	return 0;
 }
 
+/* Take a window and GSI and announce them to Linux's virtio_mmio driver on the command line:
+ * virtio_mmio.device=4K@0xBASE:GSI. */
+static int window_take(struct virtio_dev *dev, struct vm *vm)
+{
+	char arg[64];
+	int rc = host_alloc_virtio_window(vm, &dev->base, &dev->gsi);
+
+	if (rc < 0)
+		return rc;
+	snprintf(arg, sizeof(arg), "virtio_mmio.device=4K@0x%" PRIx64 ":%" PRIu32, dev->base,
+		 dev->gsi);
+	return host_cmdline_append(vm, arg);
+}
+
 int virtio_mmio_init(struct virtio_dev *dev, struct vm *vm, const struct virtio_dev_ops *ops,
 		     void *priv, struct errbuf *err)
 {
@@ -691,7 +705,7 @@ int virtio_mmio_init(struct virtio_dev *dev, struct vm *vm, const struct virtio_
 	if (rc < 0)
 		return rc;
 	transport_state_init(dev, vm, ops, priv);
-	rc = host_alloc_virtio_window(vm, &dev->base, &dev->gsi);
+	rc = window_take(dev, vm);
 	if (rc < 0)
 		return err_class(err, STATUS_CONFIG,
 				 err_set(err, rc,

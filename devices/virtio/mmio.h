@@ -150,8 +150,9 @@ struct virtio_dev {
 	struct virtio_dev_stats stats;
 };
 
-/* Make dev a virtio-mmio device on vm: take a window and GSI (host_alloc_virtio_window), create
- * the irqfd and bind it to the GSI, create one kick eventfd per queue and add it (and the
+/* Make dev a virtio-mmio device on vm: take a window and GSI (host_alloc_virtio_window) and
+ * announce them on the kernel command line (virtio_mmio.device=4K@0xBASE:GSI), create the
+ * irqfd and bind it to the GSI, create one kick eventfd per queue and add it (and the
  * trapped-notify eventfd) to host_loop(vm), register the MMIO handler and the stats. ops and
  * priv must outlive the VM. Returns 0, or -errno with err filled: the fds made here are closed
  * again, but a stats entry may stay registered, so dev must stay allocated until the VM is
