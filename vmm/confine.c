@@ -1,8 +1,6 @@
 /* Confinement steps of the launch: open KVM early, the jailer, and per-thread seccomp filters. */
 #include <stdio.h>
-#include <limits.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../seccomp/jail.h"
 #include "../seccomp/seccomp.h"
@@ -52,32 +50,9 @@ int launch_prepare(struct vm *vm, const struct launch_opts *opts)
 	return 0;
 }
 
-/* The directory of vsock's uds_path, made absolute: guest connections to host port P
- * connect to uds_path_P after the jail is entered, so it must be visible inside the jail. */
-static const char *vsock_dir(const struct vm *vm, char *buf, size_t len)
-{
-	char tmp[PATH_MAX], *slash;
-
-	if (!vm->cfg->vsock.enabled || !vm->cfg->vsock.uds_path)
-		return NULL;
-	snprintf(tmp, sizeof(tmp), "%s", vm->cfg->vsock.uds_path);
-	slash = strrchr(tmp, '/');
-	if (!slash)
-		snprintf(tmp, sizeof(tmp), ".");
-	else if (slash == tmp)
-		slash[1] = 0;
-	else
-		*slash = 0;
-	/* Never bind the whole host root into the jail. */
-	if (!realpath(tmp, buf) || strlen(buf) >= len || strcmp(buf, "/") == 0)
-		return NULL;
-	return buf;
-}
-
 int launch_confine(struct vm *vm, const struct launch_opts *opts)
 {
 	struct errbuf err = {0};
-	char dir[PATH_MAX];
 	int now[256], keep[256];
 	size_t n = 0;
 	int n_now;
@@ -98,7 +73,7 @@ int launch_confine(struct vm *vm, const struct launch_opts *opts)
 		if (!inh)
 			keep[n++] = now[i];
 	}
-	if (jail_enter(&opts->jail, keep, n, vsock_dir(vm, dir, sizeof(dir)), &err) < 0) {
+	if (jail_enter(&opts->jail, keep, n, vm->jail_dir[0] ? vm->jail_dir : NULL, &err) < 0) {
 		fprintf(stderr, "microvm: %s\n", err.msg);
 		return STATUS_JAIL;
 	}

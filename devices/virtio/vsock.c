@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,24 @@ int vsock_setup(struct virtio_vsock *v, const struct vsock_config *vc, struct ev
 	return rc;
 }
 
+/* Guest connections to host port P connect to uds_path_P after the jail is entered: ask for
+ * the directory of uds_path, made absolute, to stay reachable (never the whole host root). */
+static void jail_expose_uds_dir(struct vm *vm, const char *uds_path)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
+
+	snprintf(tmp, sizeof(tmp), "%s", uds_path);
+	slash = strrchr(tmp, '/');
+	if (!slash)
+		snprintf(tmp, sizeof(tmp), ".");
+	else if (slash == tmp)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	if (realpath(tmp, dir) && strcmp(dir, "/") != 0)
+		host_jail_expose_dir(vm, dir); /* -EINVAL (too long): not exposed, as before */
+}
+
 static int virtio_vsock_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *err)
 {
 	struct virtio_vsock *v;
@@ -246,6 +265,8 @@ static int virtio_vsock_create(struct vm *vm, const struct vm_config *cfg, struc
 
 	if (!cfg->vsock.enabled)
 		return 0;
+	if (cfg->vsock.uds_path)
+		jail_expose_uds_dir(vm, cfg->vsock.uds_path);
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return err_sys(err, -ENOMEM, "vsock");
