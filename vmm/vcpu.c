@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../devices/virtio/mmio.h"
 #include "status.h"
 #include "vm.h"
 
@@ -245,7 +246,7 @@ static bool is_queue_notify(const struct vm *vm, uint64_t addr)
 {
 	return addr >= VIRTIO_MMIO_BASE &&
 	       addr < VIRTIO_MMIO_BASE + vm->n_virtio * VIRTIO_MMIO_SIZE &&
-	       (addr & (VIRTIO_MMIO_SIZE - 1)) == 0x50;
+	       virtio_mmio_is_queue_notify(addr & (VIRTIO_MMIO_SIZE - 1));
 }
 
 static void handle_mmio(struct vcpu *v)

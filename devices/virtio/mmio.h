@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <linux/virtio_mmio.h>
+
 #include "../../vmm/errors.h"
 #include "../host.h"
 #include "virtqueue.h"
@@ -191,6 +193,13 @@ void virtio_dev_guest_error(struct virtio_dev *dev, const char *fmt, ...)
 /* Log a host-side failure (EIO from the backing file, a failed ioctl) the same way. */
 void virtio_dev_host_error(struct virtio_dev *dev, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Whether off, an offset inside a virtio-mmio window, is the QueueNotify register: for the
+ * vCPUs' exit counters (mmio_queue_notify). Any thread. */
+static inline bool virtio_mmio_is_queue_notify(uint64_t off)
+{
+	return off == VIRTIO_MMIO_QUEUE_NOTIFY;
+}
 
 /* Whether the driver accepted feature bit (after FEATURES_OK). */
 static inline bool virtio_dev_has(const struct virtio_dev *dev, unsigned bit)
