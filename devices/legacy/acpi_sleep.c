@@ -2,7 +2,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../vmm/layout.h"
 #include "../host.h"
 #include "../device.h"
 
