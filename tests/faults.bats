@@ -18,24 +18,11 @@ setup_file() {
 }
 
 setup() {
-	require_kvm
-	command -v python3 >/dev/null || skip "no python3"
-	T="$(mktemp -d)"
-	PIDS=()
-	NS=""
-	MNT=""
+	peer_setup
 }
 
 teardown() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -CONT -- "-$p" 2>/dev/null || true
-		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	[ -z "$NS" ] || ip netns del "$NS" 2>/dev/null || true
-	[ -z "$MNT" ] || umount "$MNT" 2>/dev/null || true
-	rm -rf "$T"
+	peer_teardown
 }
 
 # cfg ARGS DEVICES: $T/vm.json for builtin:selftest; DEVICES is JSON members to add.

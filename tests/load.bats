@@ -15,21 +15,11 @@ setup_file() {
 }
 
 setup() {
-	require_kvm
-	command -v python3 >/dev/null || skip "no python3"
-	T="$(mktemp -d)"
-	PIDS=()
-	NS=""
+	peer_setup
 }
 
 teardown() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	[ -z "$NS" ] || ip netns del "$NS" 2>/dev/null || true
-	rm -rf "$T"
+	peer_teardown
 }
 
 # vm_cfg DIR ARGS: DIR/vm.json for builtin:selftest with DIR/disk.img, vsock at DIR/v.sock, rng.

@@ -1,6 +1,31 @@
 # Shared by tests/load.bats and tests/faults.bats (load vmproc): a running launcher seen from
 # /proc, and waiting for what a VM or a host peer prints.
 
+# peer_setup / peer_teardown: the suites' setup and teardown. Needs /dev/kvm and python3 (the
+# host peers); T is a fresh directory; a test appends its background processes to PIDS (they
+# are continued if stopped, then killed), and sets NS (a network namespace) or MNT (a
+# mount point) for teardown to remove.
+peer_setup() {
+	require_kvm
+	command -v python3 >/dev/null || skip "no python3"
+	T="$(mktemp -d)"
+	PIDS=()
+	NS=""
+	MNT=""
+}
+
+peer_teardown() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -CONT -- "-$p" 2>/dev/null || true
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	[ -z "$NS" ] || ip netns del "$NS" 2>/dev/null || true
+	[ -z "$MNT" ] || umount "$MNT" 2>/dev/null || true
+	rm -rf "$T"
+}
+
 # worker_of PID: the worker process of the launcher (waiter) PID, once it exists (5 s at most).
 worker_of() {
 	local i w
