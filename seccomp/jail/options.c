@@ -91,23 +91,34 @@ static int copy_path(char *dst, size_t cap, const char *v)
 
 /* --- one parser per option: 0, or -EINVAL for a bad or missing value --- */
 
-static int on_uid(struct jail_config *jc, const char *v)
+/* A uid or gid: 0..4294967294 (-1 means "unchanged" to the kernel). */
+static int parse_id(const char *v, uint32_t *id, bool *set)
 {
 	uint64_t n;
 	int rc = parse_u64(v, 4294967294U, &n);
 
-	jc->uid = rc == 0 ? (uid_t)n : jc->uid;
-	jc->uid_set |= rc == 0;
+	if (rc == 0) {
+		*id = (uint32_t)n;
+		*set = true;
+	}
+	return rc;
+}
+
+static int on_uid(struct jail_config *jc, const char *v)
+{
+	uint32_t id;
+	int rc = parse_id(v, &id, &jc->uid_set);
+
+	jc->uid = rc == 0 ? (uid_t)id : jc->uid;
 	return rc;
 }
 
 static int on_gid(struct jail_config *jc, const char *v)
 {
-	uint64_t n;
-	int rc = parse_u64(v, 4294967294U, &n);
+	uint32_t id;
+	int rc = parse_id(v, &id, &jc->gid_set);
 
-	jc->gid = rc == 0 ? (gid_t)n : jc->gid;
-	jc->gid_set |= rc == 0;
+	jc->gid = rc == 0 ? (gid_t)id : jc->gid;
 	return rc;
 }
 
